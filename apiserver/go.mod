@@ -1,0 +1,3 @@
+module flotilla.io/apiserver
+
+go 1.26

@@ -1,0 +1,3 @@
+module flotilla.io/cloud-controller-manager
+
+go 1.26

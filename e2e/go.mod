@@ -1,0 +1,3 @@
+module flotilla.io/e2e
+
+go 1.26

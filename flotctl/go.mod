@@ -1,0 +1,3 @@
+module flotilla.io/flotctl
+
+go 1.26

@@ -1,0 +1,3 @@
+module flotilla.io/kubelet
+
+go 1.26

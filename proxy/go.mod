@@ -1,0 +1,3 @@
+module flotilla.io/proxy
+
+go 1.26

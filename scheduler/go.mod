@@ -1,0 +1,3 @@
+module flotilla.io/scheduler
+
+go 1.26

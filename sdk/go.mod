@@ -1,0 +1,3 @@
+module flotilla.io/sdk
+
+go 1.26
