@@ -1,0 +1,244 @@
+// Package apiserver is Flotilla's API server as a library: Run serves the
+// ResourceService over gRPC with TLS, persisting to an external etcd cluster.
+// cmd/apiserver is a thin main around it; tests run it in-process.
+package apiserver
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
+
+	apiv1 "flotilla.io/proto/flotilla/api/v1"
+
+	"flotilla.io/apiserver/internal/auth"
+	"flotilla.io/apiserver/internal/server"
+	"flotilla.io/apiserver/internal/storage"
+	"flotilla.io/apiserver/internal/watchcache"
+)
+
+// DefaultNamespaces exist from the first start.
+var DefaultNamespaces = []string{"default", "flotilla-system"}
+
+// Config is everything the apiserver needs.
+type Config struct {
+	// EtcdServers are the etcd client URLs.
+	EtcdServers []string
+	// EtcdPrefix is the key prefix for every object ("/registry").
+	EtcdPrefix string
+	// EtcdCAFile, EtcdCertFile and EtcdKeyFile enable TLS to etcd.
+	EtcdCAFile, EtcdCertFile, EtcdKeyFile string
+
+	// BindAddress is where gRPC listens ("127.0.0.1:6443"), unless Listener
+	// is set.
+	BindAddress string
+	Listener    net.Listener
+	// TLSCertFile and TLSKeyFile are the serving certificate.
+	TLSCertFile, TLSKeyFile string
+	// TokenFile holds the static bearer tokens (token,user,uid,"groups").
+	TokenFile string
+
+	// WatchCacheHistory is how many recent changes of each kind a watch can
+	// resume from.
+	WatchCacheHistory int
+	// BookmarkInterval is how often idle watches get a bookmark.
+	BookmarkInterval time.Duration
+
+	Log      *zap.Logger
+	Registry *prometheus.Registry
+	// Ready, when set, is called once the server serves and its caches are
+	// filled.
+	Ready func()
+	// ReadyCheck, when set, receives a function reporting readiness (etcd
+	// reachable, caches synced) for the admin server's /readyz.
+	ReadyCheck func(check func(context.Context) error)
+}
+
+// Run serves until ctx ends.
+func Run(ctx context.Context, cfg Config) error {
+	log := cfg.Log
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if cfg.EtcdPrefix == "" {
+		cfg.EtcdPrefix = "/registry"
+	}
+	if len(cfg.EtcdServers) == 0 {
+		return errors.New("--etcd-servers: Required value")
+	}
+	tokens, err := auth.LoadTokenFile(cfg.TokenFile)
+	if err != nil {
+		return err
+	}
+	creds, err := serverTLS(cfg.TLSCertFile, cfg.TLSKeyFile)
+	if err != nil {
+		return err
+	}
+	etcd, err := newEtcdClient(cfg)
+	if err != nil {
+		return err
+	}
+	defer etcd.Close()
+
+	var reg prometheus.Registerer = cfg.Registry
+	if cfg.Registry == nil {
+		reg = prometheus.NewRegistry()
+	}
+	store := storage.New(etcd, cfg.EtcdPrefix, reg)
+	caches := watchcache.New(store, watchcache.Config{History: cfg.WatchCacheHistory}, log, reg)
+	srv := server.New(server.Config{
+		Store: store, Caches: caches, Authorizer: auth.AllowAll{}, Log: log, Registry: reg,
+		BookmarkInterval: cfg.BookmarkInterval,
+	})
+	if cfg.ReadyCheck != nil {
+		cfg.ReadyCheck(func(ctx context.Context) error {
+			if _, err := store.Revision(ctx); err != nil {
+				return fmt.Errorf("etcd: %w", err)
+			}
+			if !caches.Ready() {
+				return errors.New("watch caches not synced")
+			}
+			return nil
+		})
+	}
+
+	lis := cfg.Listener
+	if lis == nil {
+		if lis, err = net.Listen("tcp", cfg.BindAddress); err != nil {
+			return fmt.Errorf("listen %s: %w", cfg.BindAddress, err)
+		}
+	}
+	gs := grpc.NewServer(
+		grpc.Creds(creds),
+		grpc.MaxRecvMsgSize(8<<20),
+		grpc.MaxSendMsgSize(256<<20),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.ChainUnaryInterceptor(unaryAuth(tokens), unaryRecover(log)),
+		grpc.ChainStreamInterceptor(streamAuth(tokens), streamRecover(log)),
+	)
+	apiv1.RegisterResourceServiceServer(gs, srv)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cachesDone := make(chan struct{})
+	go func() {
+		defer close(cachesDone)
+		caches.Run(ctx)
+	}()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- gs.Serve(lis) }()
+	log.Info("apiserver serving", zap.String("address", lis.Addr().String()), zap.Strings("etcd", cfg.EtcdServers))
+
+	if err := ensureNamespaces(ctx, srv); err != nil {
+		gs.Stop()
+		cancel()
+		<-cachesDone
+		return err
+	}
+	go func() {
+		for ctx.Err() == nil && !caches.Ready() {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if ctx.Err() == nil && cfg.Ready != nil {
+			cfg.Ready()
+		}
+	}()
+
+	select {
+	case <-ctx.Done():
+		// Give in-flight requests a moment, then cut watches.
+		stopped := make(chan struct{})
+		go func() { gs.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-time.After(2 * time.Second):
+			gs.Stop()
+		}
+		err = nil
+	case err = <-serveErr:
+		err = fmt.Errorf("grpc serve: %w", err)
+	}
+	cancel()
+	<-cachesDone
+	return err
+}
+
+func ensureNamespaces(ctx context.Context, srv *server.Server) error {
+	backoff := 100 * time.Millisecond
+	for {
+		var err error
+		for _, ns := range DefaultNamespaces {
+			if err = srv.EnsureNamespace(ctx, ns); err != nil {
+				break
+			}
+		}
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		select { // etcd may still be electing a leader
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+func serverTLS(certFile, keyFile string) (credentials.TransportCredentials, error) {
+	if certFile == "" || keyFile == "" {
+		return nil, errors.New("--tls-cert-file and --tls-private-key-file: Required value (the apiserver serves TLS only)")
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("serving certificate: %w", err)
+	}
+	return credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}), nil
+}
+
+func newEtcdClient(cfg Config) (*clientv3.Client, error) {
+	ec := clientv3.Config{
+		Endpoints:            cfg.EtcdServers,
+		DialTimeout:          5 * time.Second,
+		DialKeepAliveTime:    10 * time.Second,
+		DialKeepAliveTimeout: 5 * time.Second,
+		MaxCallSendMsgSize:   8 << 20,
+		MaxCallRecvMsgSize:   512 << 20,
+		Logger:               zap.NewNop(),
+	}
+	if cfg.EtcdCAFile != "" || cfg.EtcdCertFile != "" {
+		tc := &tls.Config{MinVersion: tls.VersionTLS12}
+		if cfg.EtcdCAFile != "" {
+			pem, err := os.ReadFile(cfg.EtcdCAFile)
+			if err != nil {
+				return nil, fmt.Errorf("etcd CA: %w", err)
+			}
+			tc.RootCAs = x509.NewCertPool()
+			tc.RootCAs.AppendCertsFromPEM(pem)
+		}
+		if cfg.EtcdCertFile != "" {
+			cert, err := tls.LoadX509KeyPair(cfg.EtcdCertFile, cfg.EtcdKeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("etcd client certificate: %w", err)
+			}
+			tc.Certificates = []tls.Certificate{cert}
+		}
+		ec.TLS = tc
+	}
+	cli, err := clientv3.New(ec)
+	if err != nil {
+		return nil, fmt.Errorf("etcd client for %s: %w", strings.Join(cfg.EtcdServers, ","), err)
+	}
+	return cli, nil
+}

@@ -1,0 +1,578 @@
+// Package server implements the ResourceService gRPC API: authorization,
+// defaulting, validation and the object lifecycle (generation, finalizers,
+// graceful deletion) over the etcd store and the watch cache.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	apiv1 "flotilla.io/proto/flotilla/api/v1"
+	corev1 "flotilla.io/proto/flotilla/core/v1"
+	metav1 "flotilla.io/proto/flotilla/meta/v1"
+	"flotilla.io/proto/kind"
+	"flotilla.io/proto/object"
+
+	"flotilla.io/apiserver/internal/auth"
+	"flotilla.io/apiserver/internal/defaults"
+	"flotilla.io/apiserver/internal/filter"
+	"flotilla.io/apiserver/internal/storage"
+	"flotilla.io/apiserver/internal/validation"
+	"flotilla.io/apiserver/internal/watchcache"
+)
+
+// Config wires a Server.
+type Config struct {
+	Store      *storage.Store
+	Caches     *watchcache.Caches
+	Authorizer auth.Authorizer
+	Log        *zap.Logger
+	Registry   prometheus.Registerer
+	// BookmarkInterval is how often an idle watch gets a BOOKMARK.
+	BookmarkInterval time.Duration
+}
+
+// Server is the ResourceService.
+type Server struct {
+	apiv1.UnimplementedResourceServiceServer
+	store    *storage.Store
+	caches   *watchcache.Caches
+	authz    auth.Authorizer
+	log      *zap.Logger
+	bookmark time.Duration
+	now      func() time.Time
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+// New builds the service.
+func New(cfg Config) *Server {
+	s := &Server{
+		store:    cfg.Store,
+		caches:   cfg.Caches,
+		authz:    cfg.Authorizer,
+		log:      cfg.Log,
+		bookmark: cfg.BookmarkInterval,
+		now:      time.Now,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flotilla_apiserver_requests_total", Help: "API requests by kind, verb and gRPC code.",
+		}, []string{"kind", "verb", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "flotilla_apiserver_request_duration_seconds",
+			Help:    "API request latency by kind and verb (watch: time to establish).",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}, []string{"kind", "verb"}),
+	}
+	if s.bookmark == 0 {
+		s.bookmark = 5 * time.Second
+	}
+	if cfg.Registry != nil {
+		cfg.Registry.MustRegister(s.requests, s.latency)
+	}
+	return s
+}
+
+func (s *Server) observe(k, verb string, start time.Time, err *error) {
+	s.latency.WithLabelValues(k, verb).Observe(time.Since(start).Seconds())
+	s.requests.WithLabelValues(k, verb, status.Code(*err).String()).Inc()
+}
+
+func lookupKind(k string) (*kind.Info, error) {
+	info, ok := kind.ByKind(k)
+	if !ok {
+		return nil, badRequest("kind %q is not served (known kinds: %v)", k, kind.Kinds())
+	}
+	return info, nil
+}
+
+func decodeAny(a *anypb.Any) (proto.Message, *kind.Info, error) {
+	if a == nil {
+		return nil, nil, badRequest("object: Required value")
+	}
+	obj, err := a.UnmarshalNew()
+	if err != nil {
+		return nil, nil, badRequest("object: cannot decode %s: %v", a.GetTypeUrl(), err)
+	}
+	info, ok := kind.ForMessage(obj)
+	if !ok {
+		return nil, nil, badRequest("object: %s is not an API kind", a.GetTypeUrl())
+	}
+	return obj, info, nil
+}
+
+func toAny(obj proto.Message) (*anypb.Any, error) {
+	a, err := anypb.New(obj)
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "encode response: %v", err)
+	}
+	return a, nil
+}
+
+func (s *Server) authorize(ctx context.Context, info *kind.Info, verb, sub, ns, name string) error {
+	if s.authz == nil {
+		return nil
+	}
+	ok, reason, err := s.authz.Authorize(ctx, auth.Attributes{
+		User: auth.UserFrom(ctx), Verb: verb, APIGroup: info.Group, Resource: info.Resource,
+		Subresource: sub, Namespace: ns, Name: name,
+	})
+	if err != nil {
+		return status.Errorf(codes.Internal, "authorize: %v", err)
+	}
+	if !ok {
+		u := "anonymous"
+		if usr := auth.UserFrom(ctx); usr != nil {
+			u = usr.Name
+		}
+		resource := info.Resource
+		if sub != "" {
+			resource += "/" + sub
+		}
+		return status.Errorf(codes.PermissionDenied, "%s: user %q cannot %s resource %q in namespace %q: %s", info.Kind, u, verb, resource, ns, reason)
+	}
+	return nil
+}
+
+func (s *Server) key(info *kind.Info, ns, name string) string { return s.store.Key(info, ns, name) }
+
+// checkNamespace refuses objects in a namespace that does not exist or is
+// being deleted.
+func (s *Server) checkNamespace(ctx context.Context, info *kind.Info, ns string) error {
+	if !info.Namespaced {
+		return nil
+	}
+	nsInfo, _ := kind.ByKind("Namespace")
+	key := s.key(nsInfo, "", ns)
+	obj := s.caches.For("Namespace").Get(key)
+	if obj == nil { // the cache may lag a namespace created a moment ago
+		var err error
+		if obj, err = s.store.Get(ctx, nsInfo, key); err != nil {
+			if status.Code(storeError(nsInfo, ns, err)) == codes.NotFound {
+				return status.Errorf(codes.NotFound, "namespaces %q not found", ns)
+			}
+			return storeError(nsInfo, ns, err)
+		}
+	}
+	if object.Meta(obj).DeletionTimestamp != nil {
+		return status.Errorf(codes.FailedPrecondition, "%s cannot be created in namespace %q because it is being terminated", info.Kind, ns)
+	}
+	return nil
+}
+
+// Create stores a new object.
+func (s *Server) Create(ctx context.Context, req *apiv1.CreateRequest) (resp *apiv1.CreateResponse, err error) {
+	obj, info, err := decodeAny(req.Object)
+	if err != nil {
+		return nil, err
+	}
+	defer s.observe(info.Kind, "create", time.Now(), &err)
+	md := object.Meta(obj)
+	if err := s.authorize(ctx, info, "create", "", md.Namespace, md.Name); err != nil {
+		return nil, err
+	}
+	if md.ResourceVersion != "" {
+		return nil, badRequest("metadata.resourceVersion: Invalid value: %q: must be empty when creating an object", md.ResourceVersion)
+	}
+	now := s.now()
+	md.Uid = uuid.NewString()
+	md.CreationTimestamp = timestamppb.New(now.Truncate(time.Second))
+	md.DeletionTimestamp, md.DeletionGracePeriodSeconds = nil, nil
+	md.Generation = 1
+	if info.HasStatus {
+		object.CopyField(obj, info.New(), "status") // status starts empty; controllers fill it
+	}
+	defaults.Apply(obj)
+	if md.Name == "" && md.GenerateName != "" {
+		md.Name = md.GenerateName + randomSuffix()
+	}
+	if errs := validation.Validate(obj, nil); len(errs) > 0 {
+		return nil, invalid(info, md.Name, errs)
+	}
+	if err := s.checkNamespace(ctx, info, md.Namespace); err != nil {
+		return nil, err
+	}
+	if req.DryRun {
+		a, err := toAny(obj)
+		return &apiv1.CreateResponse{Object: a}, err
+	}
+	for attempt := 0; ; attempt++ {
+		rv, err := s.store.Create(ctx, s.key(info, md.Namespace, md.Name), obj)
+		if err == storage.ErrExists && md.GenerateName != "" && attempt < 5 {
+			md.Name = md.GenerateName + randomSuffix() // a generated name collided: pick another
+			continue
+		}
+		if err != nil {
+			return nil, storeError(info, md.Name, err)
+		}
+		md.ResourceVersion = strconv.FormatInt(rv, 10)
+		break
+	}
+	a, err := toAny(obj)
+	return &apiv1.CreateResponse{Object: a}, err
+}
+
+// Get reads one object from etcd (always current).
+func (s *Server) Get(ctx context.Context, req *apiv1.GetRequest) (resp *apiv1.GetResponse, err error) {
+	info, err := lookupKind(req.Kind)
+	if err != nil {
+		return nil, err
+	}
+	defer s.observe(info.Kind, "get", time.Now(), &err)
+	if err := s.authorize(ctx, info, "get", "", req.Namespace, req.Name); err != nil {
+		return nil, err
+	}
+	if req.Name == "" {
+		return nil, badRequest("name: Required value")
+	}
+	obj, err := s.store.Get(ctx, info, s.key(info, req.Namespace, req.Name))
+	if err != nil {
+		return nil, storeError(info, req.Name, err)
+	}
+	a, err := toAny(obj)
+	return &apiv1.GetResponse{Object: a}, err
+}
+
+// pageToken is the decoded continue token of a paginated list.
+type pageToken struct {
+	Revision int64  `json:"rv"`
+	Start    string `json:"start"`
+}
+
+// List returns the objects matching the request, consistent at one revision.
+// Unpaginated lists are served from the watch cache once it has caught up with
+// etcd's current revision; paginated lists read etcd at a fixed revision.
+func (s *Server) List(ctx context.Context, req *apiv1.ListRequest) (resp *apiv1.ListResponse, err error) {
+	info, err := lookupKind(req.Kind)
+	if err != nil {
+		return nil, err
+	}
+	defer s.observe(info.Kind, "list", time.Now(), &err)
+	if err := s.authorize(ctx, info, "list", "", req.Namespace, ""); err != nil {
+		return nil, err
+	}
+	f, err := filter.New(info, req.Namespace, req.LabelSelector, req.FieldSelector)
+	if err != nil {
+		return nil, badRequest("%v", err)
+	}
+	if req.PageSize < 0 {
+		return nil, badRequest("pageSize: Invalid value: %d: must be 0 or more", req.PageSize)
+	}
+	if req.PageSize == 0 && req.PageToken == "" {
+		if rev, err := s.store.Revision(ctx); err == nil {
+			items, rv, err := s.caches.For(info.Kind).List(ctx, f, rev)
+			if err == nil {
+				return listResponse(items, rv, "", 0)
+			}
+			s.log.Debug("list served from etcd", zap.String("kind", info.Kind), zap.Error(err))
+		}
+	}
+	prefix := s.store.KindPrefix(info, req.Namespace)
+	var tok pageToken
+	if req.PageToken != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(req.PageToken)
+		if err != nil || json.Unmarshal(raw, &tok) != nil || tok.Start < prefix {
+			return nil, badRequest("pageToken: Invalid value: not a token from this list")
+		}
+	}
+	var keep func(proto.Message) bool
+	if !f.Everything() {
+		keep = f.Match
+	}
+	page, err := s.store.List(ctx, info, prefix, tok.Start, tok.Revision, int64(req.PageSize), keep)
+	if err != nil {
+		return nil, storeError(info, "", err)
+	}
+	next := ""
+	if page.NextKey != "" {
+		raw, _ := json.Marshal(pageToken{Revision: page.Revision, Start: page.NextKey})
+		next = base64.RawURLEncoding.EncodeToString(raw)
+	}
+	return listResponse(page.Items, page.Revision, next, page.Remaining)
+}
+
+func listResponse(items []proto.Message, rv int64, next string, remaining int64) (*apiv1.ListResponse, error) {
+	resp := &apiv1.ListResponse{Items: make([]*anypb.Any, len(items)), ResourceVersion: strconv.FormatInt(rv, 10), NextPageToken: next, RemainingItemCount: remaining}
+	for n, obj := range items {
+		a, err := toAny(obj)
+		if err != nil {
+			return nil, err
+		}
+		resp.Items[n] = a
+	}
+	return resp, nil
+}
+
+// specChanged reports whether anything but metadata and status differs.
+func specChanged(a, b proto.Message) bool {
+	return !object.FieldsExcept(a, b, "metadata", "status")
+}
+
+// Update writes spec and metadata, keeping status and server-owned metadata.
+func (s *Server) Update(ctx context.Context, req *apiv1.UpdateRequest) (resp *apiv1.UpdateResponse, err error) {
+	obj, info, err := decodeAny(req.Object)
+	if err != nil {
+		return nil, err
+	}
+	defer s.observe(info.Kind, "update", time.Now(), &err)
+	md := object.Meta(obj)
+	if err := s.authorize(ctx, info, "update", "", md.Namespace, md.Name); err != nil {
+		return nil, err
+	}
+	out, err := s.update(ctx, info, md.Namespace, md.Name, md.ResourceVersion, req.DryRun, func(cur proto.Message) (proto.Message, error) {
+		next := proto.Clone(obj)
+		nmd, cmd := object.Meta(next), object.Meta(cur)
+		if nmd.Uid != "" && nmd.Uid != cmd.Uid {
+			return nil, invalid(info, nmd.Name, field.ErrorList{field.Invalid(field.NewPath("metadata", "uid"), nmd.Uid, "field is immutable")})
+		}
+		nmd.Uid, nmd.CreationTimestamp, nmd.Generation = cmd.Uid, cmd.CreationTimestamp, cmd.Generation
+		nmd.DeletionTimestamp, nmd.DeletionGracePeriodSeconds = cmd.DeletionTimestamp, cmd.DeletionGracePeriodSeconds
+		if info.HasStatus {
+			object.CopyField(next, cur, "status")
+		}
+		defaults.Apply(next)
+		if specChanged(next, cur) {
+			nmd.Generation++
+		}
+		if errs := validation.Validate(next, cur); len(errs) > 0 {
+			return nil, invalid(info, nmd.Name, errs)
+		}
+		return next, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	a, err := toAny(out)
+	return &apiv1.UpdateResponse{Object: a}, err
+}
+
+// UpdateStatus writes only status.
+func (s *Server) UpdateStatus(ctx context.Context, req *apiv1.UpdateStatusRequest) (resp *apiv1.UpdateStatusResponse, err error) {
+	obj, info, err := decodeAny(req.Object)
+	if err != nil {
+		return nil, err
+	}
+	defer s.observe(info.Kind, "updatestatus", time.Now(), &err)
+	md := object.Meta(obj)
+	if err := s.authorize(ctx, info, "update", "status", md.Namespace, md.Name); err != nil {
+		return nil, err
+	}
+	if !info.HasStatus {
+		return nil, status.Errorf(codes.InvalidArgument, "%s has no status subresource", info.Kind)
+	}
+	out, err := s.update(ctx, info, md.Namespace, md.Name, md.ResourceVersion, req.DryRun, func(cur proto.Message) (proto.Message, error) {
+		next := proto.Clone(cur)
+		object.CopyField(next, obj, "status")
+		if errs := validation.ValidateStatus(next, cur); len(errs) > 0 {
+			return nil, invalid(info, md.Name, errs)
+		}
+		return next, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	a, err := toAny(out)
+	return &apiv1.UpdateStatusResponse{Object: a}, err
+}
+
+// update is the read-modify-write loop shared by writes to existing objects.
+// With a resourceVersion from the client a stale read is a conflict; without
+// one the write is retried against the newest object.
+func (s *Server) update(ctx context.Context, info *kind.Info, ns, name, rv string, dryRun bool, mutate func(cur proto.Message) (proto.Message, error)) (proto.Message, error) {
+	if name == "" {
+		return nil, badRequest("metadata.name: Required value")
+	}
+	key := s.key(info, ns, name)
+	for {
+		cur, err := s.store.Get(ctx, info, key)
+		if err != nil {
+			return nil, storeError(info, name, err)
+		}
+		curRV := object.Meta(cur).ResourceVersion
+		if rv != "" && rv != curRV {
+			return nil, storeError(info, name, storage.ErrConflict)
+		}
+		next, err := mutate(cur)
+		if err != nil {
+			return nil, err
+		}
+		object.Meta(next).ResourceVersion = curRV
+		if proto.Equal(next, cur) || dryRun {
+			return next, nil // nothing changed: no write, no new revision
+		}
+		expect, _ := strconv.ParseInt(curRV, 10, 64)
+		nmd := object.Meta(next)
+		var newRV int64
+		if nmd.DeletionTimestamp != nil && len(nmd.Finalizers) == 0 && gracePassed(next) {
+			newRV, err = s.store.Delete(ctx, key, expect) // the last finalizer is gone
+		} else {
+			newRV, err = s.store.Update(ctx, key, next, expect)
+		}
+		if err == storage.ErrConflict && rv == "" {
+			continue
+		}
+		if err != nil {
+			return nil, storeError(info, name, err)
+		}
+		nmd.ResourceVersion = strconv.FormatInt(newRV, 10)
+		return next, nil
+	}
+}
+
+// gracePeriod is how long a deleted object lingers before it is removed: for a
+// pod bound to a node, the time the kubelet has to stop it; otherwise 0.
+func gracePeriod(obj proto.Message, requested *int64) int64 {
+	pod, ok := obj.(*corev1.Pod)
+	if !ok || pod.GetSpec().GetNodeName() == "" {
+		return 0
+	}
+	if requested != nil {
+		return max(*requested, 0)
+	}
+	if g := pod.GetSpec().TerminationGracePeriodSeconds; g != nil {
+		return max(*g, 0)
+	}
+	return 30
+}
+
+// gracePassed reports whether a terminating object may now be removed: pods
+// wait for their kubelet to confirm with a zero grace period.
+func gracePassed(obj proto.Message) bool {
+	if _, ok := obj.(*corev1.Pod); ok {
+		return object.Meta(obj).GetDeletionGracePeriodSeconds() == 0
+	}
+	return true
+}
+
+// Delete removes an object, or marks it for deletion when finalizers or a
+// grace period keep it around.
+func (s *Server) Delete(ctx context.Context, req *apiv1.DeleteRequest) (resp *apiv1.DeleteResponse, err error) {
+	info, err := lookupKind(req.Kind)
+	if err != nil {
+		return nil, err
+	}
+	defer s.observe(info.Kind, "delete", time.Now(), &err)
+	if err := s.authorize(ctx, info, "delete", "", req.Namespace, req.Name); err != nil {
+		return nil, err
+	}
+	if info.Kind == "Namespace" {
+		return nil, status.Errorf(codes.FailedPrecondition, "namespace %q: deleting a namespace is not supported yet: it needs cascade deletion of its contents, which arrives with the namespace lifecycle controller", req.Name)
+	}
+	switch req.PropagationPolicy {
+	case "", "Background", "Foreground", "Orphan":
+	default:
+		return nil, badRequest("propagationPolicy: Unsupported value: %q: supported values: \"Background\", \"Foreground\", \"Orphan\"", req.PropagationPolicy)
+	}
+	key := s.key(info, req.Namespace, req.Name)
+	for {
+		cur, err := s.store.Get(ctx, info, key)
+		if err != nil {
+			return nil, storeError(info, req.Name, err)
+		}
+		cmd := object.Meta(cur)
+		if p := req.Preconditions; p != nil {
+			if p.Uid != "" && p.Uid != cmd.Uid {
+				return nil, status.Errorf(codes.FailedPrecondition, "Precondition failed: UID in precondition: %s, UID in object meta: %s", p.Uid, cmd.Uid)
+			}
+			if p.ResourceVersion != "" && p.ResourceVersion != cmd.ResourceVersion {
+				return nil, status.Errorf(codes.Aborted, "Precondition failed: ResourceVersion in precondition: %s, ResourceVersion in object meta: %s", p.ResourceVersion, cmd.ResourceVersion)
+			}
+		}
+		next := proto.Clone(cur)
+		nmd := object.Meta(next)
+		switch req.PropagationPolicy {
+		case "Foreground":
+			nmd.Finalizers = appendMissing(nmd.Finalizers, "foregroundDeletion")
+		case "Orphan":
+			nmd.Finalizers = appendMissing(nmd.Finalizers, "orphan")
+		}
+		grace := gracePeriod(cur, req.GracePeriodSeconds)
+		if cmd.DeletionTimestamp != nil && cmd.GetDeletionGracePeriodSeconds() <= grace {
+			grace = cmd.GetDeletionGracePeriodSeconds() // a deletion can be hurried, never delayed
+		}
+		expect, _ := strconv.ParseInt(cmd.ResourceVersion, 10, 64)
+		if len(nmd.Finalizers) > 0 || grace > 0 {
+			if cmd.DeletionTimestamp == nil || grace < cmd.GetDeletionGracePeriodSeconds() {
+				nmd.DeletionTimestamp = timestamppb.New(s.now().Add(time.Duration(grace) * time.Second).Truncate(time.Second))
+				nmd.DeletionGracePeriodSeconds = proto.Int64(grace)
+			}
+			if req.DryRun || proto.Equal(next, cur) {
+				a, err := toAny(next)
+				return &apiv1.DeleteResponse{Object: a, Pending: true}, err
+			}
+			rv, err := s.store.Update(ctx, key, next, expect)
+			if err == storage.ErrConflict {
+				continue
+			}
+			if err != nil {
+				return nil, storeError(info, req.Name, err)
+			}
+			nmd.ResourceVersion = strconv.FormatInt(rv, 10)
+			a, err := toAny(next)
+			return &apiv1.DeleteResponse{Object: a, Pending: true}, err
+		}
+		if !req.DryRun {
+			rv, err := s.store.Delete(ctx, key, expect)
+			if err == storage.ErrConflict {
+				continue
+			}
+			if err != nil {
+				return nil, storeError(info, req.Name, err)
+			}
+			nmd.ResourceVersion = strconv.FormatInt(rv, 10)
+		}
+		a, err := toAny(next)
+		return &apiv1.DeleteResponse{Object: a}, err
+	}
+}
+
+func appendMissing(list []string, s string) []string {
+	for _, x := range list {
+		if x == s {
+			return list
+		}
+	}
+	return append(list, s)
+}
+
+// randomSuffix is upstream's generateName suffix: five characters from an
+// alphabet without vowels or look-alike characters.
+func randomSuffix() string {
+	const alphabet = "bcdfghjklmnpqrstvwxz2456789"
+	var b [5]byte
+	_, _ = rand.Read(b[:])
+	for n := range b {
+		b[n] = alphabet[int(b[n])%len(alphabet)]
+	}
+	return string(b[:])
+}
+
+// EnsureNamespace creates a namespace if it does not exist (startup defaults).
+func (s *Server) EnsureNamespace(ctx context.Context, name string) error {
+	a, err := anypb.New(&corev1.Namespace{Metadata: &metav1.ObjectMeta{Name: name}})
+	if err != nil {
+		return err
+	}
+	_, err = s.Create(ctx, &apiv1.CreateRequest{Object: a})
+	if status.Code(err) == codes.AlreadyExists {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("create namespace %s: %w", name, err)
+	}
+	return nil
+}
