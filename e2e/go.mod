@@ -1,3 +1,3 @@
 module flotilla.io/e2e
 
-go 1.26
+go 1.26.0

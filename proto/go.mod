@@ -1,6 +1,6 @@
 module flotilla.io/proto
 
-go 1.26
+go 1.26.0
 
 require (
 	go.yaml.in/yaml/v2 v2.4.2 // indirect

@@ -1,3 +1,3 @@
 module flotilla.io/proxy
 
-go 1.26
+go 1.26.0
