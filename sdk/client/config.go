@@ -1,0 +1,89 @@
+package client
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"sigs.k8s.io/yaml"
+)
+
+// ConfigEnv names the environment variable that overrides DefaultPath.
+const ConfigEnv = "FLOTILLA_CONFIG"
+
+// Config says how to reach and authenticate to the apiserver. The YAML form
+// (the $HOME/.flotilla/config file) carries server, certificateAuthorityData
+// and token; the other fields are for daemons and tests.
+type Config struct {
+	// Server is the apiserver's host:port.
+	Server string `json:"server"`
+	// CAData is the PEM bundle that signs the server certificate; in YAML it is
+	// base64, like kubeconfig's certificate-authority-data.
+	CAData []byte `json:"certificateAuthorityData,omitempty"`
+	// CAFile is a PEM file read when CAData is empty. With neither, the
+	// system roots verify the server.
+	CAFile string `json:"certificateAuthority,omitempty"`
+	// Token is sent as "authorization: Bearer <token>" on every call.
+	Token string `json:"token,omitempty"`
+	// TokenFile is read when Token is empty (mounted service-account tokens).
+	TokenFile string `json:"tokenFile,omitempty"`
+	// ServerName overrides the name checked against the server certificate.
+	ServerName string `json:"serverName,omitempty"`
+	// Insecure dials without TLS. Only for tests and local fakes.
+	Insecure bool `json:"insecure,omitempty"`
+}
+
+// DefaultPath is $HOME/.flotilla/config.
+func DefaultPath() string {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return filepath.Join(".flotilla", "config")
+	}
+	return filepath.Join(home, ".flotilla", "config")
+}
+
+// ResolvePath picks the config file the way every binary does: an explicit
+// flag value first, then $FLOTILLA_CONFIG, then DefaultPath.
+func ResolvePath(flagValue string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	if p := os.Getenv(ConfigEnv); p != "" {
+		return p
+	}
+	return DefaultPath()
+}
+
+// LoadFile reads a YAML config file.
+func LoadFile(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	var c Config
+	if err := yaml.UnmarshalStrict(b, &c); err != nil {
+		return nil, fmt.Errorf("parse config %s: %w", path, err)
+	}
+	return &c, nil
+}
+
+// Save writes the config as YAML, readable only by its owner because it holds
+// a token.
+func (c *Config) Save(path string) error {
+	b, err := yaml.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("encode config: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("save config: %w", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("save config: %w", err)
+	}
+	// Rename so a crash never leaves a half-written config behind.
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("save config: %w", err)
+	}
+	return nil
+}
