@@ -53,6 +53,9 @@ type Config struct {
 	// WatchCacheHistory is how many recent changes of each kind a watch can
 	// resume from.
 	WatchCacheHistory int
+	// WatcherBuffer is how many events a watcher may have queued before it is
+	// dropped as too slow.
+	WatcherBuffer int
 	// BookmarkInterval is how often idle watches get a bookmark.
 	BookmarkInterval time.Duration
 
@@ -97,7 +100,7 @@ func Run(ctx context.Context, cfg Config) error {
 		reg = prometheus.NewRegistry()
 	}
 	store := storage.New(etcd, cfg.EtcdPrefix, reg)
-	caches := watchcache.New(store, watchcache.Config{History: cfg.WatchCacheHistory}, log, reg)
+	caches := watchcache.New(store, watchcache.Config{History: cfg.WatchCacheHistory, WatcherBuffer: cfg.WatcherBuffer}, log, reg)
 	srv := server.New(server.Config{
 		Store: store, Caches: caches, Authorizer: auth.AllowAll{}, Log: log, Registry: reg,
 		BookmarkInterval: cfg.BookmarkInterval,

@@ -36,6 +36,7 @@ type Server struct {
 
 	t      testing.TB
 	dir    string
+	opts   Options
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -44,6 +45,8 @@ type Server struct {
 type Options struct {
 	// WatchCacheHistory overrides the number of changes kept per kind.
 	WatchCacheHistory int
+	// WatcherBuffer overrides how many events a watcher may have queued.
+	WatcherBuffer int
 	// Quiet drops the server's logs instead of sending them to the test log.
 	Quiet bool
 }
@@ -51,8 +54,14 @@ type Options struct {
 // Start runs etcd and an apiserver against it.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return StartWith(t, Options{})
+}
+
+// StartWith runs etcd and an apiserver with options.
+func StartWith(t testing.TB, opts Options) *Server {
+	t.Helper()
 	e := StartEtcd(t)
-	return StartAPIServer(t, []string{e.Endpoint}, Options{})
+	return StartAPIServer(t, []string{e.Endpoint}, opts)
 }
 
 // StartAPIServer runs an apiserver against existing etcd endpoints; it stops
@@ -69,6 +78,7 @@ func StartAPIServer(t testing.TB, etcd []string, opts Options) *Server {
 		t.Fatal(err)
 	}
 	s := &Server{t: t, dir: dir, Etcd: etcd, Config: &client.Config{CAData: ca.CertPEM, Token: AdminToken}}
+	s.opts = opts
 	s.start(opts, "127.0.0.1:0")
 	t.Cleanup(s.Stop)
 	return s
@@ -98,6 +108,7 @@ func (s *Server) start(opts Options, addr string) {
 			TLSKeyFile:        filepath.Join(s.dir, "apiserver.key"),
 			TokenFile:         filepath.Join(s.dir, "tokens.csv"),
 			WatchCacheHistory: opts.WatchCacheHistory,
+			WatcherBuffer:     opts.WatcherBuffer,
 			BookmarkInterval:  time.Second,
 			Log:               log,
 			Registry:          s.Registry,
@@ -127,11 +138,11 @@ func (s *Server) Stop() {
 
 // Restart stops the apiserver and starts a new one on the same address and
 // etcd, as an upgrade or crash would.
-func (s *Server) Restart(opts Options) {
+func (s *Server) Restart() {
 	s.t.Helper()
 	addr := s.Addr
 	s.Stop()
-	s.start(opts, addr)
+	s.start(s.opts, addr)
 }
 
 // Client connects to the server with cfg (s.Config for the admin); closed

@@ -39,7 +39,13 @@ func (s *Server) Watch(req *apiv1.WatchRequest, stream apiv1.ResourceService_Wat
 			return badRequest("resourceVersion: Invalid value: %q: must be a revision number", req.ResourceVersion)
 		}
 	}
-	w, err := s.caches.For(info.Kind).Watch(ctx, f, from)
+	var minRV int64
+	if from == 0 { // start from a consistent "now", like a quorum list
+		if minRV, err = s.store.Revision(ctx); err != nil {
+			return storeError(info, "", err)
+		}
+	}
+	w, err := s.caches.For(info.Kind).Watch(ctx, f, from, minRV)
 	err = storeError(info, "", err)
 	s.observe(info.Kind, "watch", start, &err)
 	if err != nil {

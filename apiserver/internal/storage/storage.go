@@ -220,7 +220,9 @@ func (s *Store) List(ctx context.Context, info *kind.Info, prefix, startKey stri
 			}
 			return nil, fmt.Errorf("etcd list %s: %w", prefix, err)
 		}
-		page.Revision = resp.Header.Revision
+		if page.Revision == 0 {
+			page.Revision = resp.Header.Revision // later chunks read at this same revision
+		}
 		kvs := resp.Kvs
 		for n, kv := range kvs {
 			if limit > 0 && int64(len(page.Items)) == limit {

@@ -388,10 +388,11 @@ func (c *Cache) Revision() int64 {
 }
 
 // Watch starts a watcher for changes matching f. With fromRV 0 it first
-// delivers every current object as ADDED; otherwise it delivers the changes
+// delivers every object as of revision minRV or later as ADDED (pass etcd's
+// current revision for a consistent start); otherwise it delivers the changes
 // after fromRV.
-func (c *Cache) Watch(ctx context.Context, f *filter.Filter, fromRV int64) (*Watcher, error) {
-	if err := c.waitFresh(ctx, fromRV); err != nil {
+func (c *Cache) Watch(ctx context.Context, f *filter.Filter, fromRV, minRV int64) (*Watcher, error) {
+	if err := c.waitFresh(ctx, max(fromRV, minRV)); err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
