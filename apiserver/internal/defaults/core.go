@@ -27,8 +27,8 @@ func init() {
 			PodTemplateSpec(t.Template)
 		}
 	})
-	Register("ReplicationController", func(obj proto.Message) { replicationController(obj.(*corev1.ReplicationController)) })
-	Register("Service", func(obj proto.Message) { service(obj.(*corev1.Service)) })
+	Register("ReplicationController", func(obj proto.Message) { coreReplicationController(obj.(*corev1.ReplicationController)) })
+	Register("Service", func(obj proto.Message) { coreService(obj.(*corev1.Service)) })
 	Register("Endpoints", func(obj proto.Message) {
 		for _, ss := range obj.(*corev1.Endpoints).Subsets {
 			for _, p := range ss.Ports {
@@ -38,8 +38,8 @@ func init() {
 			}
 		}
 	})
-	Register("Namespace", func(obj proto.Message) { namespace(obj.(*corev1.Namespace)) })
-	Register("Secret", func(obj proto.Message) { secret(obj.(*corev1.Secret)) })
+	Register("Namespace", func(obj proto.Message) { coreNamespace(obj.(*corev1.Namespace)) })
+	Register("Secret", func(obj proto.Message) { coreSecret(obj.(*corev1.Secret)) })
 	Register("Node", func(obj proto.Message) {
 		n := obj.(*corev1.Node)
 		if n.Spec != nil && n.Spec.PodCidr != "" && len(n.Spec.PodCidrs) == 0 {
@@ -63,7 +63,7 @@ func init() {
 		if pv.Spec.HostPath != nil && pv.Spec.HostPath.Type == nil {
 			pv.Spec.HostPath.Type = proto.String("")
 		}
-		quantities(pv.Spec.Capacity)
+		coreQuantities(pv.Spec.Capacity)
 		if pv.Status == nil {
 			pv.Status = &corev1.PersistentVolumeStatus{}
 		}
@@ -76,7 +76,7 @@ func init() {
 		if pvc.Spec == nil {
 			pvc.Spec = &corev1.PersistentVolumeClaimSpec{}
 		}
-		pvcSpec(pvc.Spec)
+		corePvcSpec(pvc.Spec)
 		if pvc.Status == nil {
 			pvc.Status = &corev1.PersistentVolumeClaimStatus{}
 		}
@@ -142,8 +142,8 @@ func PodSpec(spec *corev1.PodSpec) {
 		spec.RestartPolicy = "Always"
 	}
 	if spec.HostNetwork {
-		hostNetworkPorts(spec.InitContainers)
-		hostNetworkPorts(spec.Containers)
+		coreHostNetworkPorts(spec.InitContainers)
+		coreHostNetworkPorts(spec.Containers)
 	}
 	if spec.SecurityContext == nil {
 		spec.SecurityContext = &corev1.PodSecurityContext{}
@@ -155,16 +155,16 @@ func PodSpec(spec *corev1.PodSpec) {
 		spec.SchedulerName = DefaultSchedulerName
 	}
 	for _, v := range spec.Volumes {
-		volume(v)
+		coreVolume(v)
 	}
 	for _, list := range [][]*corev1.Container{spec.InitContainers, spec.Containers} {
 		for _, c := range list {
-			container(c)
+			coreContainer(c)
 		}
 	}
 	for _, c := range spec.EphemeralContainers {
 		if c.ImagePullPolicy == "" {
-			c.ImagePullPolicy = pullPolicy(c.Image)
+			c.ImagePullPolicy = corePullPolicy(c.Image)
 		}
 		if c.TerminationMessagePath == "" {
 			c.TerminationMessagePath = DefaultTerminationMessagePath
@@ -172,15 +172,15 @@ func PodSpec(spec *corev1.PodSpec) {
 		if c.TerminationMessagePolicy == "" {
 			c.TerminationMessagePolicy = "File"
 		}
-		env(c.Env)
-		resources(c.Resources)
+		coreEnv(c.Env)
+		coreResources(c.Resources)
 	}
-	quantities(spec.Overhead)
-	resources(spec.Resources)
+	coreQuantities(spec.Overhead)
+	coreResources(spec.Resources)
 }
 
 // hostNetworkPorts is upstream's defaultHostNetworkPorts.
-func hostNetworkPorts(ctrs []*corev1.Container) {
+func coreHostNetworkPorts(ctrs []*corev1.Container) {
 	for _, c := range ctrs {
 		for _, p := range c.Ports {
 			if p.HostPort == 0 {
@@ -190,9 +190,9 @@ func hostNetworkPorts(ctrs []*corev1.Container) {
 	}
 }
 
-func container(c *corev1.Container) {
+func coreContainer(c *corev1.Container) {
 	if c.ImagePullPolicy == "" {
-		c.ImagePullPolicy = pullPolicy(c.Image)
+		c.ImagePullPolicy = corePullPolicy(c.Image)
 	}
 	if c.TerminationMessagePath == "" {
 		c.TerminationMessagePath = DefaultTerminationMessagePath
@@ -205,15 +205,15 @@ func container(c *corev1.Container) {
 			p.Protocol = "TCP"
 		}
 	}
-	env(c.Env)
-	resources(c.Resources)
+	coreEnv(c.Env)
+	coreResources(c.Resources)
 	for _, pr := range []*corev1.Probe{c.LivenessProbe, c.ReadinessProbe, c.StartupProbe} {
-		probe(pr)
+		coreProbe(pr)
 	}
 	if lc := c.Lifecycle; lc != nil {
 		for _, h := range []*corev1.LifecycleHandler{lc.PostStart, lc.PreStop} {
 			if h != nil {
-				httpGet(h.HttpGet)
+				coreHttpGet(h.HttpGet)
 			}
 		}
 	}
@@ -221,8 +221,8 @@ func container(c *corev1.Container) {
 
 // pullPolicy is upstream's rule: Always for ":latest" or no tag, else
 // IfNotPresent (an image pinned by digest alone counts as tagged).
-func pullPolicy(image string) string {
-	if _, tag, digest := splitImage(image); tag == "latest" || (tag == "" && digest == "") {
+func corePullPolicy(image string) string {
+	if _, tag, digest := coreSplitImage(image); tag == "latest" || (tag == "" && digest == "") {
 		return "Always"
 	}
 	return "IfNotPresent"
@@ -230,7 +230,7 @@ func pullPolicy(image string) string {
 
 // splitImage splits "repo[:tag][@digest]"; a colon before the last slash is a
 // registry port, not a tag.
-func splitImage(image string) (repo, tag, digest string) {
+func coreSplitImage(image string) (repo, tag, digest string) {
 	if i := strings.Index(image, "@"); i >= 0 {
 		image, digest = image[:i], image[i+1:]
 	}
@@ -240,7 +240,7 @@ func splitImage(image string) (repo, tag, digest string) {
 	return image, "", digest
 }
 
-func env(vars []*corev1.EnvVar) {
+func coreEnv(vars []*corev1.EnvVar) {
 	for _, e := range vars {
 		if fr := e.GetValueFrom().GetFieldRef(); fr != nil && fr.ApiVersion == "" {
 			fr.ApiVersion = "v1"
@@ -248,7 +248,7 @@ func env(vars []*corev1.EnvVar) {
 	}
 }
 
-func probe(p *corev1.Probe) {
+func coreProbe(p *corev1.Probe) {
 	if p == nil {
 		return
 	}
@@ -264,10 +264,10 @@ func probe(p *corev1.Probe) {
 	if p.FailureThreshold == 0 {
 		p.FailureThreshold = 3
 	}
-	httpGet(p.HttpGet)
+	coreHttpGet(p.HttpGet)
 }
 
-func httpGet(h *corev1.HTTPGetAction) {
+func coreHttpGet(h *corev1.HTTPGetAction) {
 	if h == nil {
 		return
 	}
@@ -279,7 +279,7 @@ func httpGet(h *corev1.HTTPGetAction) {
 	}
 }
 
-func volume(v *corev1.Volume) {
+func coreVolume(v *corev1.Volume) {
 	if v.HostPath == nil && v.EmptyDir == nil && v.Secret == nil && v.Nfs == nil && v.PersistentVolumeClaim == nil &&
 		v.DownwardApi == nil && v.ConfigMap == nil && v.Projected == nil && v.Csi == nil && v.Ephemeral == nil && v.Image == nil {
 		v.EmptyDir = &corev1.EmptyDirVolumeSource{}
@@ -322,43 +322,43 @@ func volume(v *corev1.Volume) {
 		}
 	}
 	if v.EmptyDir != nil && v.EmptyDir.SizeLimit != nil {
-		quantity(v.EmptyDir.SizeLimit)
+		coreQuantity(v.EmptyDir.SizeLimit)
 	}
 	if v.Image != nil && v.Image.PullPolicy == "" {
-		v.Image.PullPolicy = pullPolicy(v.Image.Reference)
+		v.Image.PullPolicy = corePullPolicy(v.Image.Reference)
 	}
 	if e := v.Ephemeral; e != nil && e.VolumeClaimTemplate != nil && e.VolumeClaimTemplate.Spec != nil {
-		pvcSpec(e.VolumeClaimTemplate.Spec)
+		corePvcSpec(e.VolumeClaimTemplate.Spec)
 	}
 }
 
-func pvcSpec(s *corev1.PersistentVolumeClaimSpec) {
+func corePvcSpec(s *corev1.PersistentVolumeClaimSpec) {
 	if s.VolumeMode == nil {
 		s.VolumeMode = proto.String("Filesystem")
 	}
 	if s.Resources != nil {
-		quantities(s.Resources.Requests)
-		quantities(s.Resources.Limits)
+		coreQuantities(s.Resources.Requests)
+		coreQuantities(s.Resources.Limits)
 	}
 }
 
-func resources(r *corev1.ResourceRequirements) {
+func coreResources(r *corev1.ResourceRequirements) {
 	if r == nil {
 		return
 	}
-	quantities(r.Limits)
-	quantities(r.Requests)
+	coreQuantities(r.Limits)
+	coreQuantities(r.Requests)
 }
 
-func quantities(m map[string]*metav1.Quantity) {
+func coreQuantities(m map[string]*metav1.Quantity) {
 	for _, q := range m {
-		quantity(q)
+		coreQuantity(q)
 	}
 }
 
 // quantity rewrites a quantity in canonical form when it parses; a malformed
 // one is left for validation to report.
-func quantity(q *metav1.Quantity) {
+func coreQuantity(q *metav1.Quantity) {
 	if q == nil {
 		return
 	}
@@ -368,17 +368,17 @@ func quantity(q *metav1.Quantity) {
 }
 
 // replicationController is upstream's SetDefaults_ReplicationController.
-func replicationController(rc *corev1.ReplicationController) {
+func coreReplicationController(rc *corev1.ReplicationController) {
 	if rc.Spec == nil {
 		rc.Spec = &corev1.ReplicationControllerSpec{}
 	}
 	if t := rc.Spec.Template; t != nil {
 		if l := t.GetMetadata().GetLabels(); l != nil {
 			if len(rc.Spec.Selector) == 0 {
-				rc.Spec.Selector = copyMap(l)
+				rc.Spec.Selector = coreCopyMap(l)
 			}
 			if rc.Metadata != nil && len(rc.Metadata.Labels) == 0 {
-				rc.Metadata.Labels = copyMap(l)
+				rc.Metadata.Labels = coreCopyMap(l)
 			}
 		}
 		PodTemplateSpec(t)
@@ -388,7 +388,7 @@ func replicationController(rc *corev1.ReplicationController) {
 	}
 }
 
-func copyMap(m map[string]string) map[string]string {
+func coreCopyMap(m map[string]string) map[string]string {
 	out := make(map[string]string, len(m))
 	for k, v := range m {
 		out[k] = v
@@ -398,7 +398,7 @@ func copyMap(m map[string]string) map[string]string {
 
 // service is upstream's SetDefaults_Service plus the strategy's
 // clusterIP/clusterIPs normalisation.
-func service(svc *corev1.Service) {
+func coreService(svc *corev1.Service) {
 	if svc.Spec == nil {
 		svc.Spec = &corev1.ServiceSpec{}
 	}
@@ -456,7 +456,7 @@ func service(svc *corev1.Service) {
 // namespace sets the kubernetes.io/metadata.name label (SetDefaults_Namespace)
 // and, on create (status is still empty), the "kubernetes" finalizer and phase
 // Active as upstream's namespace strategy does.
-func namespace(ns *corev1.Namespace) {
+func coreNamespace(ns *corev1.Namespace) {
 	if md := ns.Metadata; md != nil && md.Name != "" {
 		if md.Labels == nil {
 			md.Labels = map[string]string{}
@@ -483,7 +483,7 @@ func namespace(ns *corev1.Namespace) {
 
 // secret defaults type Opaque and merges stringData into data (stringData
 // wins), as upstream's v1 conversion does; stringData is write-only.
-func secret(s *corev1.Secret) {
+func coreSecret(s *corev1.Secret) {
 	if s.Type == "" {
 		s.Type = "Opaque"
 	}

@@ -20,14 +20,14 @@ const coreMaxSecretSize = 1 * 1024 * 1024
 func init() {
 	Register("Node", nil, func(obj, old proto.Message) field.ErrorList {
 		n := obj.(*corev1.Node)
-		errs := validateNodeSpec(n.GetSpec(), field.NewPath("spec"))
+		errs := coreValidateNodeSpec(n.GetSpec(), field.NewPath("spec"))
 		if old != nil {
-			errs = append(errs, validateNodeUpdate(n.GetSpec(), old.(*corev1.Node).GetSpec())...)
+			errs = append(errs, coreValidateNodeUpdate(n.GetSpec(), old.(*corev1.Node).GetSpec())...)
 		}
 		return errs
 	})
 	RegisterStatus("Node", func(obj, old proto.Message) field.ErrorList {
-		return validateNodeStatus(obj.(*corev1.Node).GetStatus(), field.NewPath("status"))
+		return coreValidateNodeStatus(obj.(*corev1.Node).GetStatus(), field.NewPath("status"))
 	})
 	Register("Namespace", NameIsDNSLabel, func(obj, old proto.Message) field.ErrorList {
 		var errs field.ErrorList
@@ -49,7 +49,7 @@ func init() {
 	})
 	Register("Secret", nil, func(obj, old proto.Message) field.ErrorList {
 		s := obj.(*corev1.Secret)
-		errs := validateSecret(s)
+		errs := coreValidateSecret(s)
 		if old != nil {
 			o := old.(*corev1.Secret)
 			if s.Type != o.Type {
@@ -68,7 +68,7 @@ func init() {
 	})
 	Register("ConfigMap", nil, func(obj, old proto.Message) field.ErrorList {
 		c := obj.(*corev1.ConfigMap)
-		errs := validateConfigMap(c)
+		errs := coreValidateConfigMap(c)
 		if old != nil {
 			o := old.(*corev1.ConfigMap)
 			if o.GetImmutable() {
@@ -95,13 +95,13 @@ func init() {
 		return errs
 	})
 	Register("Event", nil, func(obj, old proto.Message) field.ErrorList {
-		return validateEvent(obj.(*corev1.Event))
+		return coreValidateEvent(obj.(*corev1.Event))
 	})
 	Register("PersistentVolume", nil, func(obj, old proto.Message) field.ErrorList {
 		pv := obj.(*corev1.PersistentVolume)
-		errs := validatePVSpec(pv.GetSpec(), field.NewPath("spec"))
+		errs := coreValidatePVSpec(pv.GetSpec(), field.NewPath("spec"))
 		if old != nil {
-			errs = append(errs, validatePVUpdate(pv.GetSpec(), old.(*corev1.PersistentVolume).GetSpec())...)
+			errs = append(errs, coreValidatePVUpdate(pv.GetSpec(), old.(*corev1.PersistentVolume).GetSpec())...)
 		}
 		return errs
 	})
@@ -116,7 +116,7 @@ func init() {
 		pvc := obj.(*corev1.PersistentVolumeClaim)
 		errs := corePVCSpec(pvc.GetSpec(), field.NewPath("spec"))
 		if old != nil {
-			errs = append(errs, validatePVCUpdate(pvc, old.(*corev1.PersistentVolumeClaim))...)
+			errs = append(errs, coreValidatePVCUpdate(pvc, old.(*corev1.PersistentVolumeClaim))...)
 		}
 		return errs
 	})
@@ -138,10 +138,10 @@ func init() {
 		return errs
 	})
 	Register("ReplicationController", nil, func(obj, old proto.Message) field.ErrorList {
-		return validateRCSpec(obj.(*corev1.ReplicationController).GetSpec(), field.NewPath("spec"))
+		return coreValidateRCSpec(obj.(*corev1.ReplicationController).GetSpec(), field.NewPath("spec"))
 	})
 	RegisterStatus("ReplicationController", func(obj, old proto.Message) field.ErrorList {
-		return validateRCStatus(obj.(*corev1.ReplicationController).GetStatus(), field.NewPath("status"))
+		return coreValidateRCStatus(obj.(*corev1.ReplicationController).GetStatus(), field.NewPath("status"))
 	})
 }
 
@@ -171,7 +171,7 @@ func coreStringMapEqual(a, b map[string]string) bool {
 }
 
 // validateNodeSpec is upstream's ValidateNode (spec part).
-func validateNodeSpec(spec *corev1.NodeSpec, fld *field.Path) field.ErrorList {
+func coreValidateNodeSpec(spec *corev1.NodeSpec, fld *field.Path) field.ErrorList {
 	if spec == nil {
 		return nil
 	}
@@ -217,7 +217,7 @@ func validateNodeSpec(spec *corev1.NodeSpec, fld *field.Path) field.ErrorList {
 }
 
 // validateNodeUpdate: podCIDRs and providerID may be set once, not changed.
-func validateNodeUpdate(spec, old *corev1.NodeSpec) field.ErrorList {
+func coreValidateNodeUpdate(spec, old *corev1.NodeSpec) field.ErrorList {
 	var errs field.ErrorList
 	if oc := old.GetPodCidrs(); len(oc) > 0 {
 		nc := spec.GetPodCidrs()
@@ -237,7 +237,7 @@ func validateNodeUpdate(spec, old *corev1.NodeSpec) field.ErrorList {
 
 var coreNodeAddressTypes = []string{"ExternalDNS", "ExternalIP", "Hostname", "InternalDNS", "InternalIP"}
 
-func validateNodeStatus(st *corev1.NodeStatus, fld *field.Path) field.ErrorList {
+func coreValidateNodeStatus(st *corev1.NodeStatus, fld *field.Path) field.ErrorList {
 	if st == nil {
 		return nil
 	}
@@ -282,7 +282,7 @@ func coreFinalizerName(f string, fld *field.Path) field.ErrorList {
 }
 
 // validateSecret is upstream's ValidateSecret (after stringData was merged).
-func validateSecret(s *corev1.Secret) field.ErrorList {
+func coreValidateSecret(s *corev1.Secret) field.ErrorList {
 	var errs field.ErrorList
 	dataPath := field.NewPath("data")
 	total := 0
@@ -335,7 +335,7 @@ func validateSecret(s *corev1.Secret) field.ErrorList {
 }
 
 // validateConfigMap is upstream's ValidateConfigMap.
-func validateConfigMap(c *corev1.ConfigMap) field.ErrorList {
+func coreValidateConfigMap(c *corev1.ConfigMap) field.ErrorList {
 	var errs field.ErrorList
 	total := 0
 	for k, v := range c.Data {
@@ -360,7 +360,7 @@ func validateConfigMap(c *corev1.ConfigMap) field.ErrorList {
 	return errs
 }
 
-func validateEvent(e *corev1.Event) field.ErrorList {
+func coreValidateEvent(e *corev1.Event) field.ErrorList {
 	var errs field.ErrorList
 	io := e.InvolvedObject
 	if io == nil {
@@ -418,7 +418,7 @@ func coreStorageQuantity(q *metav1.Quantity, fld *field.Path) field.ErrorList {
 }
 
 // validatePVSpec is upstream's ValidatePersistentVolumeSpec.
-func validatePVSpec(spec *corev1.PersistentVolumeSpec, fld *field.Path) field.ErrorList {
+func coreValidatePVSpec(spec *corev1.PersistentVolumeSpec, fld *field.Path) field.ErrorList {
 	if spec == nil {
 		return field.ErrorList{field.Required(fld, "")}
 	}
@@ -512,7 +512,7 @@ func validatePVSpec(spec *corev1.PersistentVolumeSpec, fld *field.Path) field.Er
 	return errs
 }
 
-func validatePVUpdate(spec, old *corev1.PersistentVolumeSpec) field.ErrorList {
+func coreValidatePVUpdate(spec, old *corev1.PersistentVolumeSpec) field.ErrorList {
 	if spec == nil || old == nil {
 		return nil
 	}
@@ -573,7 +573,7 @@ func corePVCSpec(spec *corev1.PersistentVolumeClaimSpec, fld *field.Path) field.
 // validatePVCUpdate is upstream's ValidatePersistentVolumeClaimUpdate: the
 // spec is immutable except volumeName (once) and, for bound claims, a
 // storage request increase.
-func validatePVCUpdate(pvc, old *corev1.PersistentVolumeClaim) field.ErrorList {
+func coreValidatePVCUpdate(pvc, old *corev1.PersistentVolumeClaim) field.ErrorList {
 	var errs field.ErrorList
 	ns, os := proto.Clone(pvc.GetSpec()).(*corev1.PersistentVolumeClaimSpec), proto.Clone(old.GetSpec()).(*corev1.PersistentVolumeClaimSpec)
 	if ns == nil || os == nil {
@@ -605,7 +605,7 @@ func validatePVCUpdate(pvc, old *corev1.PersistentVolumeClaim) field.ErrorList {
 }
 
 // validateRCSpec is upstream's ValidateReplicationControllerSpec.
-func validateRCSpec(spec *corev1.ReplicationControllerSpec, fld *field.Path) field.ErrorList {
+func coreValidateRCSpec(spec *corev1.ReplicationControllerSpec, fld *field.Path) field.ErrorList {
 	if spec == nil {
 		return field.ErrorList{field.Required(fld, "")}
 	}
@@ -640,7 +640,7 @@ func validateRCSpec(spec *corev1.ReplicationControllerSpec, fld *field.Path) fie
 }
 
 // validateRCStatus is upstream's ValidateReplicationControllerStatus.
-func validateRCStatus(st *corev1.ReplicationControllerStatus, fld *field.Path) field.ErrorList {
+func coreValidateRCStatus(st *corev1.ReplicationControllerStatus, fld *field.Path) field.ErrorList {
 	if st == nil {
 		return nil
 	}

@@ -20,14 +20,14 @@ func init() {
 		if old == nil {
 			return ValidatePodSpec(pod.GetSpec(), field.NewPath("spec"))
 		}
-		return validatePodUpdate(pod, old.(*corev1.Pod))
+		return coreValidatePodUpdate(pod, old.(*corev1.Pod))
 	})
 	RegisterStatus("Pod", func(obj, old proto.Message) field.ErrorList {
 		var oldStatus *corev1.PodStatus
 		if old != nil {
 			oldStatus = old.(*corev1.Pod).GetStatus()
 		}
-		return validatePodStatus(obj.(*corev1.Pod).GetStatus(), oldStatus, field.NewPath("status"))
+		return coreValidatePodStatus(obj.(*corev1.Pod).GetStatus(), oldStatus, field.NewPath("status"))
 	})
 	Register("PodTemplate", nil, func(obj, old proto.Message) field.ErrorList {
 		return ValidatePodTemplateSpec(obj.(*corev1.PodTemplate).GetTemplate(), field.NewPath("template"))
@@ -64,9 +64,9 @@ var (
 )
 
 const (
-	maxDNSNameservers     = 3
-	maxDNSSearchPaths     = 32
-	maxDNSSearchListChars = 2048
+	coreMaxDNSNameservers     = 3
+	coreMaxDNSSearchPaths     = 32
+	coreMaxDNSSearchListChars = 2048
 )
 
 // ValidatePodSpec checks a pod spec, as upstream's ValidatePodSpec.
@@ -1137,17 +1137,17 @@ func coreDNSPolicyAndConfig(spec *corev1.PodSpec, fld *field.Path) field.ErrorLi
 	if cfg == nil {
 		return errs
 	}
-	if len(cfg.Nameservers) > maxDNSNameservers {
-		errs = append(errs, field.Invalid(p.Child("nameservers"), cfg.Nameservers, fmt.Sprintf("must not have more than %v nameservers", maxDNSNameservers)))
+	if len(cfg.Nameservers) > coreMaxDNSNameservers {
+		errs = append(errs, field.Invalid(p.Child("nameservers"), cfg.Nameservers, fmt.Sprintf("must not have more than %v nameservers", coreMaxDNSNameservers)))
 	}
 	for i, ns := range cfg.Nameservers {
 		errs = append(errs, validation.IsValidIP(p.Child("nameservers").Index(i), ns)...)
 	}
-	if len(cfg.Searches) > maxDNSSearchPaths {
-		errs = append(errs, field.Invalid(p.Child("searches"), cfg.Searches, fmt.Sprintf("must not have more than %v search paths", maxDNSSearchPaths)))
+	if len(cfg.Searches) > coreMaxDNSSearchPaths {
+		errs = append(errs, field.Invalid(p.Child("searches"), cfg.Searches, fmt.Sprintf("must not have more than %v search paths", coreMaxDNSSearchPaths)))
 	}
-	if n := len(strings.Join(cfg.Searches, " ")); n > maxDNSSearchListChars {
-		errs = append(errs, field.Invalid(p.Child("searches"), cfg.Searches, fmt.Sprintf("must not have more than %v characters (including spaces) in the search list", maxDNSSearchListChars)))
+	if n := len(strings.Join(cfg.Searches, " ")); n > coreMaxDNSSearchListChars {
+		errs = append(errs, field.Invalid(p.Child("searches"), cfg.Searches, fmt.Sprintf("must not have more than %v characters (including spaces) in the search list", coreMaxDNSSearchListChars)))
 	}
 	for i, s := range cfg.Searches {
 		if s == "." {
@@ -1446,7 +1446,7 @@ func coreTopologySpread(cs []*corev1.TopologySpreadConstraint, fld *field.Path) 
 
 // validatePodUpdate is upstream's ValidatePodUpdate: only images,
 // activeDeadlineSeconds, added tolerations and scheduling-gate removal may change.
-func validatePodUpdate(pod, old *corev1.Pod) field.ErrorList {
+func coreValidatePodUpdate(pod, old *corev1.Pod) field.ErrorList {
 	specPath := field.NewPath("spec")
 	spec, oldSpec := pod.GetSpec(), old.GetSpec()
 	if spec == nil {
@@ -1545,7 +1545,7 @@ func coreOnlyAddedTolerations(tols, old []*corev1.Toleration, fld *field.Path) f
 
 var corePodPhases = []string{"Failed", "Pending", "Running", "Succeeded", "Unknown"}
 
-func validatePodStatus(st, old *corev1.PodStatus, fld *field.Path) field.ErrorList {
+func coreValidatePodStatus(st, old *corev1.PodStatus, fld *field.Path) field.ErrorList {
 	if st == nil {
 		return nil
 	}

@@ -21,9 +21,9 @@ const (
 func init() {
 	Register("Service", NameIsDNS1035Label, func(obj, old proto.Message) field.ErrorList {
 		svc := obj.(*corev1.Service)
-		errs := validateServiceSpec(svc.GetSpec(), field.NewPath("spec"))
+		errs := coreValidateServiceSpec(svc.GetSpec(), field.NewPath("spec"))
 		if old != nil {
-			errs = append(errs, validateServiceUpdate(svc.GetSpec(), old.(*corev1.Service).GetSpec())...)
+			errs = append(errs, coreValidateServiceUpdate(svc.GetSpec(), old.(*corev1.Service).GetSpec())...)
 		}
 		return errs
 	})
@@ -52,7 +52,7 @@ func init() {
 		return errs
 	})
 	Register("Endpoints", nil, func(obj, old proto.Message) field.ErrorList {
-		return validateEndpointSubsets(obj.(*corev1.Endpoints).GetSubsets(), field.NewPath("subsets"))
+		return coreValidateEndpointSubsets(obj.(*corev1.Endpoints).GetSubsets(), field.NewPath("subsets"))
 	})
 }
 
@@ -65,7 +65,7 @@ func coreExternallyAccessible(spec *corev1.ServiceSpec) bool {
 var coreServiceTypes = []string{"ClusterIP", "ExternalName", "LoadBalancer", "NodePort"}
 
 // validateServiceSpec is upstream's ValidateService (spec part).
-func validateServiceSpec(spec *corev1.ServiceSpec, fld *field.Path) field.ErrorList {
+func coreValidateServiceSpec(spec *corev1.ServiceSpec, fld *field.Path) field.ErrorList {
 	if spec == nil {
 		return field.ErrorList{field.Required(fld, "")}
 	}
@@ -319,7 +319,7 @@ func coreNonSpecialIP(s string, fld *field.Path) field.ErrorList {
 
 // validateServiceUpdate: clusterIPs may be set once (allocation) but not
 // changed, except when moving to or from ExternalName.
-func validateServiceUpdate(spec, old *corev1.ServiceSpec) field.ErrorList {
+func coreValidateServiceUpdate(spec, old *corev1.ServiceSpec) field.ErrorList {
 	if spec == nil || old == nil || spec.Type == "ExternalName" || old.Type == "ExternalName" {
 		return nil
 	}
@@ -331,7 +331,7 @@ func validateServiceUpdate(spec, old *corev1.ServiceSpec) field.ErrorList {
 }
 
 // validateEndpointSubsets is upstream's validateEndpointSubsets.
-func validateEndpointSubsets(subsets []*corev1.EndpointSubset, fld *field.Path) field.ErrorList {
+func coreValidateEndpointSubsets(subsets []*corev1.EndpointSubset, fld *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	for i, ss := range subsets {
 		p := fld.Index(i)
