@@ -178,7 +178,7 @@ func TestOnlyOneLeadsAndFailover(t *testing.T) {
 			took := time.Since(stoppedAt)
 			// A released lease is free at once; an abandoned one only once it
 			// went unchanged for its duration (1s) on b's clock.
-			if release && took > 500*time.Millisecond {
+			if release && took > 700*time.Millisecond {
 				t.Errorf("takeover of a released lease took %v", took)
 			}
 			if !release && took < 800*time.Millisecond {
@@ -239,7 +239,7 @@ func TestLosingTheLeaseCancelsLeaderWork(t *testing.T) {
 			if !errors.Is(err, leaderelection.ErrLeadershipLost) {
 				t.Fatalf("Run = %v, want ErrLeadershipLost", err)
 			}
-			if took := time.Since(cutAt); took > 600*time.Millisecond+300*time.Millisecond {
+			if took := time.Since(cutAt); took > 2*time.Second {
 				t.Errorf("noticed the loss after %v, want about the renew deadline", took)
 			}
 			if ctx := *a.leaderCtx.Load(); ctx.Err() == nil || !a.stopped.Load() {
