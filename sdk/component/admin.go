@@ -40,7 +40,7 @@ type Admin struct {
 	reg       *prometheus.Registry
 	log       *zap.Logger
 
-	mu       sync.RWMutex
+	mu      sync.RWMutex
 	healthz []namedCheck
 	readyz  []namedCheck
 }

@@ -60,7 +60,7 @@ func TestStoreIndexes(t *testing.T) {
 	check(ByNamespace, "ns1", "a", "b")
 	check(ByNamespace, "ns2", "c", "pending")
 	check("node", "n1", "a", "c")
-	check("node", "", ) // unscheduled pods are not indexed
+	check("node", "") // unscheduled pods are not indexed
 	if _, err := s.ByIndex("nope", "x"); err == nil {
 		t.Error("ByIndex on a missing index succeeded")
 	}
