@@ -146,8 +146,9 @@ Example resource specifications include:
 			wctx, cancel = context.WithTimeout(ctx, o.timeout)
 		}
 		err := waitDeleted(wctx, api, w.t, w.uid)
+		timedOut := err != nil && wctx.Err() != nil && ctx.Err() == nil
 		cancel()
-		if errors.Is(err, context.DeadlineExceeded) {
+		if timedOut {
 			err = fmt.Errorf("timed out waiting for the condition on %s", w.t.slashName())
 		}
 		if err != nil {

@@ -78,8 +78,22 @@ func (d *describer) meta(md *metav1.ObjectMeta, namespaced bool) {
 		d.line(0, "Namespace:", md.GetNamespace())
 	}
 	d.mapLines(0, "Labels:", md.GetLabels(), "=")
-	d.mapLines(0, "Annotations:", md.GetAnnotations(), ": ")
+	d.annotations(0, md.GetAnnotations())
 }
+
+// annotations prints annotations without the last-applied configuration, as
+// kubectl describe: it repeats the object and may hold secret stringData.
+func (d *describer) annotations(level int, m map[string]string) {
+	shown := make(map[string]string, len(m))
+	for k, v := range m {
+		if k != lastApplied {
+			shown[k] = strings.TrimSpace(v)
+		}
+	}
+	d.mapLines(level, "Annotations:", shown, ": ")
+}
+
+const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 
 // mapLines prints a map one entry a line, sorted, kubectl-style.
 func (d *describer) mapLines(level int, label string, m map[string]string, sep string) {
@@ -131,7 +145,7 @@ func (d *describer) pod(p *corev1.Pod) {
 		d.line(0, "Start Time:", timeString(st.GetStartTime()))
 	}
 	d.mapLines(0, "Labels:", md.GetLabels(), "=")
-	d.mapLines(0, "Annotations:", md.GetAnnotations(), ": ")
+	d.annotations(0, md.GetAnnotations())
 	if md.GetDeletionTimestamp() != nil {
 		d.line(0, "Status:", fmt.Sprintf("Terminating (lasts %s)", Age(md.GetDeletionTimestamp(), d.now)))
 		d.line(0, "Termination Grace Period:", fmt.Sprintf("%ds", md.GetDeletionGracePeriodSeconds()))
@@ -492,7 +506,7 @@ func (d *describer) deployment(dep *appsv1.Deployment) {
 	d.line(0, "Namespace:", md.GetNamespace())
 	d.line(0, "CreationTimestamp:", timeString(md.GetCreationTimestamp()))
 	d.mapLines(0, "Labels:", md.GetLabels(), "=")
-	d.mapLines(0, "Annotations:", md.GetAnnotations(), ": ")
+	d.annotations(0, md.GetAnnotations())
 	d.line(0, "Selector:", FormatSelector(spec.GetSelector()))
 	d.line(0, "Replicas:", fmt.Sprintf("%d desired | %d updated | %d total | %d available | %d unavailable",
 		replicas(spec.Replicas), st.GetUpdatedReplicas(), st.GetReplicas(), st.GetAvailableReplicas(), st.GetUnavailableReplicas()))
@@ -520,7 +534,7 @@ func (d *describer) podTemplate(t *corev1.PodTemplateSpec) {
 	d.line(0, "Pod Template:")
 	d.mapLines(1, "Labels:", t.GetMetadata().GetLabels(), "=")
 	if len(t.GetMetadata().GetAnnotations()) > 0 {
-		d.mapLines(1, "Annotations:", t.GetMetadata().GetAnnotations(), ": ")
+		d.annotations(1, t.GetMetadata().GetAnnotations())
 	}
 	if sa := t.GetSpec().GetServiceAccountName(); sa != "" {
 		d.line(1, "Service Account:", sa)
@@ -595,7 +609,7 @@ func (d *describer) node(n *corev1.Node) {
 	d.line(0, "Name:", md.GetName())
 	d.line(0, "Roles:", nodeRoles(n))
 	d.mapLines(0, "Labels:", md.GetLabels(), "=")
-	d.mapLines(0, "Annotations:", md.GetAnnotations(), ": ")
+	d.annotations(0, md.GetAnnotations())
 	d.line(0, "CreationTimestamp:", timeString(md.GetCreationTimestamp()))
 	if len(spec.GetTaints()) == 0 {
 		d.line(0, "Taints:", "<none>")

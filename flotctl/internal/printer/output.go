@@ -137,7 +137,7 @@ func evalJSONPath(w io.Writer, tmpl string, raw []byte) error {
 	if err := json.Unmarshal(raw, &data); err != nil {
 		return err
 	}
-	jp := jsonpath.New("output")
+	jp := jsonpath.New("output").AllowMissingKeys(true) // as kubectl's -o jsonpath
 	if err := jp.Parse(tmpl); err != nil {
 		return fmt.Errorf("error parsing jsonpath %s: %w", tmpl, err)
 	}
