@@ -9,9 +9,9 @@ import (
 	"google.golang.org/protobuf/proto"
 	"k8s.io/apimachinery/pkg/util/yaml"
 
+	"flotilla.io/proto/codec"
 	corev1 "flotilla.io/proto/flotilla/core/v1"
 	metav1 "flotilla.io/proto/flotilla/meta/v1"
-	"flotilla.io/proto/codec"
 
 	"flotilla.io/apiserver/testserver"
 	"flotilla.io/sdk/client"

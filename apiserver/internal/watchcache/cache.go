@@ -97,13 +97,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 
 // Cache is the watch cache of one kind.
 type Cache struct {
-	info    *kind.Info
-	store   *storage.Store
-	prefix  string
-	size    int
-	bufSize int
-	log     *zap.Logger
-	metrics *Metrics
+	info     *kind.Info
+	store    *storage.Store
+	prefix   string
+	size     int
+	bufSize  int
+	log      *zap.Logger
+	metrics  *Metrics
 	progress func()
 
 	mu       sync.Mutex

@@ -1,0 +1,94 @@
+// Command apiserver serves the Flotilla API over gRPC, persisting to etcd.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+
+	"flotilla.io/sdk/component"
+	"flotilla.io/sdk/pki"
+
+	"flotilla.io/apiserver"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "apiserver:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	var (
+		cfg                 apiserver.Config
+		etcd, sans          string
+		certDir, adminAddr  string
+		logLevel, logFormat string
+	)
+	fs := flag.NewFlagSet("apiserver", flag.ExitOnError)
+	fs.StringVar(&etcd, "etcd-servers", "", "etcd client URLs, comma separated")
+	fs.StringVar(&cfg.EtcdPrefix, "etcd-prefix", "/registry", "key prefix of every object in etcd")
+	fs.StringVar(&cfg.EtcdCAFile, "etcd-cafile", "", "CA bundle verifying etcd's certificate")
+	fs.StringVar(&cfg.EtcdCertFile, "etcd-certfile", "", "client certificate for etcd")
+	fs.StringVar(&cfg.EtcdKeyFile, "etcd-keyfile", "", "client key for etcd")
+	fs.StringVar(&cfg.BindAddress, "bind-address", "127.0.0.1:6443", "gRPC listen address")
+	fs.StringVar(&cfg.TLSCertFile, "tls-cert-file", "", "serving certificate (default: apiserver.crt in --cert-dir)")
+	fs.StringVar(&cfg.TLSKeyFile, "tls-private-key-file", "", "serving key (default: apiserver.key in --cert-dir)")
+	fs.StringVar(&certDir, "cert-dir", "", "where a CA and serving certificate are made when --tls-cert-file is not given")
+	fs.StringVar(&sans, "tls-san", "", "extra names and IPs for a generated serving certificate, comma separated")
+	fs.StringVar(&cfg.TokenFile, "token-file", "", "static bearer tokens: token,user,uid,\"group1,group2\"")
+	fs.IntVar(&cfg.WatchCacheHistory, "watch-cache-history", 10000, "recent changes per kind a watch can resume from")
+	fs.IntVar(&cfg.WatcherBuffer, "watcher-buffer", 2048, "events a watcher may have queued before it is dropped as too slow")
+	fs.StringVar(&adminAddr, "admin-address", "127.0.0.1:6444", "address serving /metrics, /healthz, /readyz and /version")
+	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&logFormat, "log-format", "json", "log format: json or console")
+	_ = fs.Parse(args)
+
+	if etcd != "" {
+		cfg.EtcdServers = strings.Split(etcd, ",")
+	}
+	if cfg.TLSCertFile == "" && cfg.TLSKeyFile == "" {
+		if certDir == "" {
+			return fmt.Errorf("--tls-cert-file and --tls-private-key-file, or --cert-dir: Required value")
+		}
+		var hosts []string
+		if sans != "" {
+			hosts = strings.Split(sans, ",")
+		}
+		if _, _, err := pki.EnsureServing(certDir, "apiserver", hosts...); err != nil {
+			return err
+		}
+		cfg.TLSCertFile, cfg.TLSKeyFile = filepath.Join(certDir, "apiserver.crt"), filepath.Join(certDir, "apiserver.key")
+	}
+	log, err := component.NewLogger(logLevel, logFormat)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	cfg.Log = log.Named("apiserver")
+	cfg.Registry = component.NewRegistry("apiserver")
+	admin := component.NewAdmin(adminAddr, "apiserver", cfg.Registry, cfg.Log)
+	// Not ready until Run hands over its check (etcd reachable, caches synced).
+	var ready atomic.Pointer[func(context.Context) error]
+	admin.AddReadyz("etcd-and-caches", func(ctx context.Context) error {
+		if check := ready.Load(); check != nil {
+			return (*check)(ctx)
+		}
+		return errors.New("starting")
+	})
+	cfg.ReadyCheck = func(check func(context.Context) error) { ready.Store(&check) }
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var g component.Group
+	g.Add(admin, component.RunnableFunc(func(ctx context.Context) error { return apiserver.Run(ctx, cfg) }))
+	return g.Run(ctx)
+}

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Starts a local Flotilla cluster as background processes: etcd and the
+# control plane, with data, logs, certificates and pids under $STATE. It is
+# idempotent: what already runs is left alone. Writes $HOME/.flotilla/config.
+set -euo pipefail
+STATE=${STATE:-$PWD/.state}
+BIN=${BIN:-$PWD/bin}
+ETCD_PORT=${ETCD_PORT:-2379}
+ETCD_PEER_PORT=${ETCD_PEER_PORT:-2380}
+API_PORT=${API_PORT:-6443}
+API_ADMIN_PORT=${API_ADMIN_PORT:-6444}
+CONFIG=${FLOTILLA_CONFIG:-$HOME/.flotilla/config}
+
+mkdir -p "$STATE"/{pids,logs,pki,etcd}
+
+running() { # running NAME: is the process we started still alive?
+  local f="$STATE/pids/$1.pid"
+  [[ -f $f ]] && kill -0 "$(cat "$f")" 2>/dev/null
+}
+
+launch() { # launch NAME CMD...: start in the background unless running
+  local name=$1; shift
+  if running "$name"; then echo "$name: already running (pid $(cat "$STATE/pids/$name.pid"))"; return; fi
+  nohup "$@" >>"$STATE/logs/$name.log" 2>&1 &
+  echo $! >"$STATE/pids/$name.pid"
+  echo "$name: started (pid $!, log $STATE/logs/$name.log)"
+}
+
+# Bearer tokens: one identity per component, created once.
+if [[ ! -f $STATE/pki/tokens.csv ]]; then
+  umask 077
+  {
+    echo "$(head -c 24 /dev/urandom | base64 | tr -d '/+='),admin,admin,system:masters"
+    for c in scheduler controller-manager cloud-controller-manager kubelet proxy; do
+      echo "$(head -c 24 /dev/urandom | base64 | tr -d '/+='),system:$c,$c,system:components"
+    done
+  } >"$STATE/pki/tokens.csv"
+  umask 022
+fi
+
+launch etcd "$BIN/etcd" --name local --data-dir "$STATE/etcd" \
+  --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+  --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+  --initial-cluster "local=http://127.0.0.1:$ETCD_PEER_PORT" --log-level warn
+
+# The apiserver makes its CA and serving certificate in --cert-dir when absent.
+launch apiserver "$BIN/apiserver" --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
+  --bind-address "127.0.0.1:$API_PORT" --admin-address "127.0.0.1:$API_ADMIN_PORT" \
+  --cert-dir "$STATE/pki" --token-file "$STATE/pki/tokens.csv"
+
+for _ in $(seq 1 100); do [[ -f $STATE/pki/ca.crt ]] && break; sleep 0.1; done
+[[ -f $STATE/pki/ca.crt ]] || { echo "apiserver did not write its CA; see $STATE/logs/apiserver.log" >&2; exit 1; }
+
+mkdir -p "$(dirname "$CONFIG")"
+admin_token=$(awk -F, '$2=="admin"{print $1}' "$STATE/pki/tokens.csv")
+umask 077
+cat >"$CONFIG" <<CFG
+server: 127.0.0.1:$API_PORT
+certificateAuthorityData: $(base64 -w0 <"$STATE/pki/ca.crt")
+token: $admin_token
+CFG
+umask 022
+
+for _ in $(seq 1 300); do
+  if "$BIN/flotctl" --config "$CONFIG" get namespaces >/dev/null 2>&1; then
+    echo "Flotilla is up: $BIN/flotctl get ns (config $CONFIG, state $STATE)"
+    exit 0
+  fi
+  sleep 0.1
+done
+echo "the cluster did not answer in 30s; logs in $STATE/logs" >&2
+exit 1
