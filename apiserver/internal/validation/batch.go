@@ -80,14 +80,13 @@ func validateJob(job, old *batchv1.Job) field.ErrorList {
 	if spec == nil {
 		return field.ErrorList{field.Required(fld, "")}
 	}
-	// Upstream requires the prefixed labels on new Jobs and on Jobs that
-	// already carry them.
-	requirePrefixed := old == nil
 	if old != nil {
-		_, requirePrefixed = old.GetSpec().GetTemplate().GetMetadata().GetLabels()[batchLabelControllerUID]
+		// As upstream's ValidateJobUpdate: the generated selector and the
+		// name were checked on create and cannot change.
+		return append(validateJobSpec(spec, fld), validateJobSpecUpdate(spec, old.GetSpec(), fld)...)
 	}
 	var errs field.ErrorList
-	errs = append(errs, batchGeneratedSelector(job, requirePrefixed)...)
+	errs = append(errs, batchGeneratedSelector(job)...)
 	errs = append(errs, validateJobSpec(spec, fld)...)
 	if spec.GetCompletionMode() == "Indexed" && spec.GetCompletions() > 0 {
 		// Pods of an Indexed Job get the hostname <name>-<index>.
@@ -97,16 +96,14 @@ func validateJob(job, old *batchv1.Job) field.ErrorList {
 				"will not able to create pod with invalid DNS label: "+hostname))
 		}
 	}
-	if old != nil {
-		errs = append(errs, validateJobSpecUpdate(spec, old.GetSpec(), fld)...)
-	}
 	return errs
 }
 
 // batchGeneratedSelector checks that a server-generated selector selects the
-// Job's own pods: the template carries the uid and name labels and the
+// Job's own pods: the template carries the uid and name labels (legacy and
+// batch.kubernetes.io/ ones, as upstream requires of new Jobs) and the
 // selector matches them. Manual selectors are the user's business.
-func batchGeneratedSelector(job *batchv1.Job, requirePrefixed bool) field.ErrorList {
+func batchGeneratedSelector(job *batchv1.Job) field.ErrorList {
 	spec := job.GetSpec()
 	if spec.GetManualSelector() || spec.Selector == nil {
 		return nil
@@ -120,12 +117,11 @@ func batchGeneratedSelector(job *batchv1.Job, requirePrefixed bool) field.ErrorL
 	tl := spec.GetTemplate().GetMetadata().GetLabels()
 	errs = append(errs, batchHasLabel(tl, tm, batchLabelLegacyControllerUID, md.GetUid())...)
 	errs = append(errs, batchHasLabel(tl, tm, batchLabelLegacyJobName, md.GetName())...)
-	expected := labels.Set{batchLabelLegacyControllerUID: md.GetUid(), batchLabelLegacyJobName: md.GetName()}
-	if requirePrefixed {
-		errs = append(errs, batchHasLabel(tl, tm, batchLabelControllerUID, md.GetUid())...)
-		errs = append(errs, batchHasLabel(tl, tm, batchLabelJobName, md.GetName())...)
-		expected[batchLabelControllerUID] = md.GetUid()
-		expected[batchLabelJobName] = md.GetName()
+	errs = append(errs, batchHasLabel(tl, tm, batchLabelControllerUID, md.GetUid())...)
+	errs = append(errs, batchHasLabel(tl, tm, batchLabelJobName, md.GetName())...)
+	expected := labels.Set{
+		batchLabelLegacyControllerUID: md.GetUid(), batchLabelLegacyJobName: md.GetName(),
+		batchLabelControllerUID: md.GetUid(), batchLabelJobName: md.GetName(),
 	}
 	if sel, err := appsSelectorAsSelector(spec.Selector); err == nil && !sel.Matches(expected) {
 		errs = append(errs, field.Invalid(field.NewPath("spec", "selector"), appsJSON{spec.Selector}, "`selector` not auto-generated"))
