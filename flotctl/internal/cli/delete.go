@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
 
 	"flotilla.io/proto/object"
 	"flotilla.io/sdk/client"
@@ -146,7 +147,7 @@ Example resource specifications include:
 			wctx, cancel = context.WithTimeout(ctx, o.timeout)
 		}
 		err := waitDeleted(wctx, api, w.t, w.uid)
-		timedOut := err != nil && wctx.Err() != nil && ctx.Err() == nil
+		timedOut := isTimeout(wctx, err) && ctx.Err() == nil
 		cancel()
 		if timedOut {
 			err = fmt.Errorf("timed out waiting for the condition on %s", w.t.slashName())
@@ -156,6 +157,19 @@ Example resource specifications include:
 		}
 	}
 	return rep.result()
+}
+
+// isTimeout reports whether err ended a wait because ctx's deadline passed;
+// the server may notice the propagated deadline a moment before the client.
+func isTimeout(ctx context.Context, err error) bool {
+	if err == nil {
+		return false
+	}
+	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	st, ok := grpcStatus(err)
+	return ok && st.Code() == codes.DeadlineExceeded
 }
 
 // grace turns --grace-period, --force and --now into the request's grace

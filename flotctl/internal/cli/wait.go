@@ -173,7 +173,7 @@ func (e *env) runWait(ctx context.Context, o *waitOptions, args []string) error 
 		} else {
 			err = waitFor(ctx, api, t, cond)
 		}
-		if errors.Is(err, context.DeadlineExceeded) || (err != nil && ctx.Err() != nil) {
+		if isTimeout(ctx, err) {
 			return fmt.Errorf("timed out waiting for the condition on %s", t.slashName())
 		}
 		if err != nil {

@@ -24,7 +24,10 @@ import (
 func init() {
 	register("Pod",
 		nameColumn,
-		col("READY", func(p *corev1.Pod, _ time.Time) string { r, t, _, _ := podReadiness(p); return fmt.Sprintf("%d/%d", r, t) }),
+		col("READY", func(p *corev1.Pod, _ time.Time) string {
+			r, t, _, _ := podReadiness(p)
+			return fmt.Sprintf("%d/%d", r, t)
+		}),
 		col("STATUS", func(p *corev1.Pod, _ time.Time) string { _, _, s, _ := podReadiness(p); return s }),
 		col("RESTARTS", podRestarts),
 		ageColumn,
@@ -59,11 +62,19 @@ func init() {
 		nameColumn,
 		col("DESIRED", func(r *corev1.ReplicationController, _ time.Time) string { return itoa(replicas(r.GetSpec().Replicas)) }),
 		col("CURRENT", func(r *corev1.ReplicationController, _ time.Time) string { return itoa(r.GetStatus().GetReplicas()) }),
-		col("READY", func(r *corev1.ReplicationController, _ time.Time) string { return itoa(r.GetStatus().GetReadyReplicas()) }),
+		col("READY", func(r *corev1.ReplicationController, _ time.Time) string {
+			return itoa(r.GetStatus().GetReadyReplicas())
+		}),
 		ageColumn,
-		wide(col("CONTAINERS", func(r *corev1.ReplicationController, _ time.Time) string { return containerNames(r.GetSpec().GetTemplate()) })),
-		wide(col("IMAGES", func(r *corev1.ReplicationController, _ time.Time) string { return containerImages(r.GetSpec().GetTemplate()) })),
-		wide(col("SELECTOR", func(r *corev1.ReplicationController, _ time.Time) string { return formatLabels(r.GetSpec().GetSelector()) })),
+		wide(col("CONTAINERS", func(r *corev1.ReplicationController, _ time.Time) string {
+			return containerNames(r.GetSpec().GetTemplate())
+		})),
+		wide(col("IMAGES", func(r *corev1.ReplicationController, _ time.Time) string {
+			return containerImages(r.GetSpec().GetTemplate())
+		})),
+		wide(col("SELECTOR", func(r *corev1.ReplicationController, _ time.Time) string {
+			return formatLabels(r.GetSpec().GetSelector())
+		})),
 	)
 	register("StatefulSet",
 		nameColumn,
@@ -161,7 +172,9 @@ func init() {
 	)
 	register("ConfigMap",
 		nameColumn,
-		col("DATA", func(c *corev1.ConfigMap, _ time.Time) string { return strconv.Itoa(len(c.GetData()) + len(c.GetBinaryData())) }),
+		col("DATA", func(c *corev1.ConfigMap, _ time.Time) string {
+			return strconv.Itoa(len(c.GetData()) + len(c.GetBinaryData()))
+		}),
 		ageColumn,
 	)
 	register("Secret",
@@ -195,7 +208,9 @@ func init() {
 			return p.GetSpec().GetCapacity()["storage"].GetString_()
 		}),
 		col("ACCESS MODES", func(p *corev1.PersistentVolume, _ time.Time) string { return accessModes(p.GetSpec().GetAccessModes()) }),
-		col("RECLAIM POLICY", func(p *corev1.PersistentVolume, _ time.Time) string { return p.GetSpec().GetPersistentVolumeReclaimPolicy() }),
+		col("RECLAIM POLICY", func(p *corev1.PersistentVolume, _ time.Time) string {
+			return p.GetSpec().GetPersistentVolumeReclaimPolicy()
+		}),
 		col("STATUS", func(p *corev1.PersistentVolume, _ time.Time) string { return p.GetStatus().GetPhase() }),
 		col("CLAIM", func(p *corev1.PersistentVolume, _ time.Time) string {
 			if r := p.GetSpec().GetClaimRef(); r != nil {
@@ -245,7 +260,9 @@ func init() {
 		col("CREATED AT", func(r *rbacv1.ClusterRole, _ time.Time) string { return createdAt(r.GetMetadata()) }))
 	register("RoleBinding",
 		nameColumn,
-		col("ROLE", func(r *rbacv1.RoleBinding, _ time.Time) string { return r.GetRoleRef().GetKind() + "/" + r.GetRoleRef().GetName() }),
+		col("ROLE", func(r *rbacv1.RoleBinding, _ time.Time) string {
+			return r.GetRoleRef().GetKind() + "/" + r.GetRoleRef().GetName()
+		}),
 		ageColumn,
 		wide(col("USERS", func(r *rbacv1.RoleBinding, _ time.Time) string { return subjects(r.GetSubjects(), "User") })),
 		wide(col("GROUPS", func(r *rbacv1.RoleBinding, _ time.Time) string { return subjects(r.GetSubjects(), "Group") })),
@@ -273,7 +290,9 @@ func init() {
 	register("PriorityClass",
 		nameColumn,
 		col("VALUE", func(p *schedulingv1.PriorityClass, _ time.Time) string { return itoa(p.GetValue()) }),
-		col("GLOBAL-DEFAULT", func(p *schedulingv1.PriorityClass, _ time.Time) string { return strconv.FormatBool(p.GetGlobalDefault()) }),
+		col("GLOBAL-DEFAULT", func(p *schedulingv1.PriorityClass, _ time.Time) string {
+			return strconv.FormatBool(p.GetGlobalDefault())
+		}),
 		ageColumn,
 		col("PREEMPTIONPOLICY", func(p *schedulingv1.PriorityClass, _ time.Time) string {
 			if p.PreemptionPolicy == nil {
