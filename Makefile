@@ -48,7 +48,7 @@ test-%: $(BIN)/etcd
 
 ## lint: go vet, gofmt, and every module building on its own (GOWORK=off)
 lint:
-	@set -e; for m in $(MODULES); do echo "== vet $$m"; (cd $$m && go vet ./... && GOWORK=off go build ./...); done
+	@set -e; for m in $(MODULES); do echo "== vet $$m"; (cd $$m && go vet ./... && GOWORK=off go build -o /dev/null ./...); done
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	@out=$$(grep -L '^package flotilla\.[a-z]*\.v[0-9]*;' $(PROTO_FILES)); if [ -n "$$out" ]; then echo "proto files without a versioned package: $$out"; exit 1; fi
 

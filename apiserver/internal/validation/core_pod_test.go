@@ -203,7 +203,9 @@ func TestCorePodInvalid(t *testing.T) {
 		{"nodeSelector key", func(p *corev1.Pod) { p.Spec.NodeSelector["bad key"] = "x" }, "spec.nodeSelector", field.ErrorTypeInvalid, ""},
 		{"nodeSelector value", func(p *corev1.Pod) { p.Spec.NodeSelector["k"] = "bad value" }, "spec.nodeSelector[k]", field.ErrorTypeInvalid, ""},
 		{"toleration operator", func(p *corev1.Pod) { p.Spec.Tolerations[0].Operator = "Like" }, "spec.tolerations[0].operator", field.ErrorTypeNotSupported, ""},
-		{"toleration exists value", func(p *corev1.Pod) { p.Spec.Tolerations[1] = &corev1.Toleration{Key: "k", Operator: "Exists", Value: "v"} }, "spec.tolerations[1].operator", field.ErrorTypeInvalid, "value must be empty"},
+		{"toleration exists value", func(p *corev1.Pod) {
+			p.Spec.Tolerations[1] = &corev1.Toleration{Key: "k", Operator: "Exists", Value: "v"}
+		}, "spec.tolerations[1].operator", field.ErrorTypeInvalid, "value must be empty"},
 		{"toleration empty key Equal", func(p *corev1.Pod) { p.Spec.Tolerations[1].Operator = "Equal" }, "spec.tolerations[1].operator", field.ErrorTypeInvalid, "operator must be Exists"},
 		{"toleration effect", func(p *corev1.Pod) { p.Spec.Tolerations[0].Effect = "NoRun" }, "spec.tolerations[0].effect", field.ErrorTypeNotSupported, ""},
 		{"toleration seconds not NoExecute", func(p *corev1.Pod) { p.Spec.Tolerations[0].TolerationSeconds = proto.Int64(1) }, "spec.tolerations[0].effect", field.ErrorTypeInvalid, "NoExecute"},
@@ -222,7 +224,9 @@ func TestCorePodInvalid(t *testing.T) {
 		{"node affinity no terms", func(p *corev1.Pod) {
 			p.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms = nil
 		}, "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms", field.ErrorTypeRequired, ""},
-		{"preferred weight", func(p *corev1.Pod) { p.Spec.Affinity.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution[0].Weight = 0 }, "spec.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].weight", field.ErrorTypeInvalid, "1-100"},
+		{"preferred weight", func(p *corev1.Pod) {
+			p.Spec.Affinity.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution[0].Weight = 0
+		}, "spec.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].weight", field.ErrorTypeInvalid, "1-100"},
 		{"pod anti affinity topologyKey", func(p *corev1.Pod) {
 			p.Spec.Affinity.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution[0].TopologyKey = ""
 		}, "spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey", field.ErrorTypeRequired, "can not be empty"},
@@ -281,7 +285,10 @@ func TestCorePodUpdate(t *testing.T) {
 		mutate func(p *corev1.Pod)
 	}{
 		{"no change", func(p *corev1.Pod) {}},
-		{"image", func(p *corev1.Pod) { p.Spec.Containers[0].Image = "nginx:1.26"; p.Spec.InitContainers[0].Image = "busybox:1.37" }},
+		{"image", func(p *corev1.Pod) {
+			p.Spec.Containers[0].Image = "nginx:1.26"
+			p.Spec.InitContainers[0].Image = "busybox:1.37"
+		}},
 		{"decrease deadline", func(p *corev1.Pod) { p.Spec.ActiveDeadlineSeconds = proto.Int64(300) }},
 		{"add toleration", func(p *corev1.Pod) {
 			p.Spec.Tolerations = append(p.Spec.Tolerations, &corev1.Toleration{Key: "x", Operator: "Exists"})
