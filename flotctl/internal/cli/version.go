@@ -71,7 +71,7 @@ func newAPIResources(e *env) *cobra.Command {
 		RunE: func(*cobra.Command, []string) error {
 			all := kind.All()
 			slices.SortFunc(all, func(a, b *kind.Info) int { return strings.Compare(a.Resource, b.Resource) })
-			tw := tabwriter.NewWriter(e.Out, 10, 4, 3, ' ', 0)
+			tw := tabwriter.NewWriter(e.Out, 6, 4, 3, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tSHORTNAMES\tAPIVERSION\tNAMESPACED\tKIND")
 			for _, i := range all {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\n", i.Resource, strings.Join(i.ShortNames, ","), i.APIVersion(), i.Namespaced, i.Kind)

@@ -509,7 +509,7 @@ func (d *describer) deployment(dep *appsv1.Deployment) {
 	d.annotations(0, md.GetAnnotations())
 	d.line(0, "Selector:", FormatSelector(spec.GetSelector()))
 	d.line(0, "Replicas:", fmt.Sprintf("%d desired | %d updated | %d total | %d available | %d unavailable",
-		replicas(spec.Replicas), st.GetUpdatedReplicas(), st.GetReplicas(), st.GetAvailableReplicas(), st.GetUnavailableReplicas()))
+		replicas(spec), st.GetUpdatedReplicas(), st.GetReplicas(), st.GetAvailableReplicas(), st.GetUnavailableReplicas()))
 	strategy := spec.GetStrategy().GetType()
 	if strategy == "" {
 		strategy = "RollingUpdate"
@@ -713,46 +713,43 @@ func (d *describer) generic(obj proto.Message) error {
 		case "apiVersion", "kind", "metadata":
 			continue
 		}
-		d.value(0, titleCase(k), data[k])
+		d.value(0, false, titleCase(k), data[k])
 	}
 	return nil
 }
 
-func (d *describer) value(level int, label string, v any) {
+// value prints generic data: maps as nested "Key:" sections, lists of maps
+// as "- " items, scalars after their label. dash prefixes the label with
+// "- ", which shifts its children one level right.
+func (d *describer) value(level int, dash bool, label string, v any) {
+	prefix, child := "", level+1
+	if dash {
+		prefix, child = "- ", level+2
+	}
 	switch t := v.(type) {
 	case map[string]any:
-		d.line(level, label+":")
+		d.line(level, prefix+label+":")
 		for _, k := range sortedKeys(t) {
-			d.value(level+1, titleCase(k), t[k])
+			d.value(child, false, titleCase(k), t[k])
 		}
 	case []any:
-		d.line(level, label+":")
+		d.line(level, prefix+label+":")
 		for _, it := range t {
-			if m, ok := it.(map[string]any); ok {
-				first := true
-				for _, k := range sortedKeys(m) {
-					prefix := "  "
-					if first {
-						prefix = "- "
-						first = false
-					}
-					d.valueWithPrefix(level+1, prefix, titleCase(k), m[k])
-				}
+			m, ok := it.(map[string]any)
+			if !ok {
+				d.line(child, fmt.Sprint(it))
 				continue
 			}
-			d.line(level+1, fmt.Sprint(it))
+			for n, k := range sortedKeys(m) {
+				if n == 0 {
+					d.value(child, true, titleCase(k), m[k])
+				} else {
+					d.value(child+1, false, titleCase(k), m[k])
+				}
+			}
 		}
 	default:
-		d.line(level, label+":", fmt.Sprint(t))
-	}
-}
-
-func (d *describer) valueWithPrefix(level int, prefix, label string, v any) {
-	switch v.(type) {
-	case map[string]any, []any:
-		d.value(level, prefix+label, v)
-	default:
-		d.line(level, prefix+label+":", fmt.Sprint(v))
+		d.line(level, prefix+label+":", fmt.Sprint(t))
 	}
 }
 

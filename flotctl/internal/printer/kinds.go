@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"k8s.io/apimachinery/pkg/util/duration"
 
 	appsv1 "flotilla.io/proto/flotilla/apps/v1"
@@ -39,7 +40,7 @@ func init() {
 	register("Deployment",
 		nameColumn,
 		col("READY", func(d *appsv1.Deployment, _ time.Time) string {
-			return fmt.Sprintf("%d/%d", d.GetStatus().GetReadyReplicas(), replicas(d.GetSpec().Replicas))
+			return fmt.Sprintf("%d/%d", d.GetStatus().GetReadyReplicas(), replicas(d.GetSpec()))
 		}),
 		col("UP-TO-DATE", func(d *appsv1.Deployment, _ time.Time) string { return itoa(d.GetStatus().GetUpdatedReplicas()) }),
 		col("AVAILABLE", func(d *appsv1.Deployment, _ time.Time) string { return itoa(d.GetStatus().GetAvailableReplicas()) }),
@@ -50,7 +51,7 @@ func init() {
 	)
 	register("ReplicaSet",
 		nameColumn,
-		col("DESIRED", func(r *appsv1.ReplicaSet, _ time.Time) string { return itoa(replicas(r.GetSpec().Replicas)) }),
+		col("DESIRED", func(r *appsv1.ReplicaSet, _ time.Time) string { return itoa(replicas(r.GetSpec())) }),
 		col("CURRENT", func(r *appsv1.ReplicaSet, _ time.Time) string { return itoa(r.GetStatus().GetReplicas()) }),
 		col("READY", func(r *appsv1.ReplicaSet, _ time.Time) string { return itoa(r.GetStatus().GetReadyReplicas()) }),
 		ageColumn,
@@ -60,7 +61,7 @@ func init() {
 	)
 	register("ReplicationController",
 		nameColumn,
-		col("DESIRED", func(r *corev1.ReplicationController, _ time.Time) string { return itoa(replicas(r.GetSpec().Replicas)) }),
+		col("DESIRED", func(r *corev1.ReplicationController, _ time.Time) string { return itoa(replicas(r.GetSpec())) }),
 		col("CURRENT", func(r *corev1.ReplicationController, _ time.Time) string { return itoa(r.GetStatus().GetReplicas()) }),
 		col("READY", func(r *corev1.ReplicationController, _ time.Time) string {
 			return itoa(r.GetStatus().GetReadyReplicas())
@@ -79,7 +80,7 @@ func init() {
 	register("StatefulSet",
 		nameColumn,
 		col("READY", func(s *appsv1.StatefulSet, _ time.Time) string {
-			return fmt.Sprintf("%d/%d", s.GetStatus().GetReadyReplicas(), replicas(s.GetSpec().Replicas))
+			return fmt.Sprintf("%d/%d", s.GetStatus().GetReadyReplicas(), replicas(s.GetSpec()))
 		}),
 		ageColumn,
 		wide(col("CONTAINERS", func(s *appsv1.StatefulSet, _ time.Time) string { return containerNames(s.GetSpec().GetTemplate()) })),
@@ -313,12 +314,15 @@ func init() {
 
 func itoa[T int | int32 | int64](n T) string { return strconv.FormatInt(int64(n), 10) }
 
-// replicas is a spec.replicas value; unset means upstream's default of 1.
-func replicas(p *int32) int32 {
-	if p == nil {
+// replicas is a spec's replicas; unset (or no spec) means upstream's
+// default of 1.
+func replicas(spec proto.Message) int32 {
+	r := spec.ProtoReflect()
+	fd := r.Descriptor().Fields().ByName("replicas")
+	if !r.IsValid() || fd == nil || !r.Has(fd) {
 		return 1
 	}
-	return *p
+	return int32(r.Get(fd).Int())
 }
 
 func boolTitle(b bool) string {

@@ -117,7 +117,7 @@ func WriteTable(w io.Writer, k string, objs []proto.Message, opts TableOptions) 
 }
 
 func writeRows(w io.Writer, header []string, rows [][]string) error {
-	tw := tabwriter.NewWriter(w, 10, 4, 3, ' ', 0)
+	tw := tabwriter.NewWriter(w, 6, 4, 3, ' ', 0) // kubectl's settings
 	if header != nil {
 		fmt.Fprintln(tw, strings.Join(header, "\t"))
 	}
