@@ -28,6 +28,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	apiv1 "flotilla.io/proto/flotilla/api/v1"
+	corev1 "flotilla.io/proto/flotilla/core/v1"
 	"flotilla.io/proto/kind"
 	"flotilla.io/proto/object"
 
@@ -548,4 +549,38 @@ func (s *Server) Watch(req *apiv1.WatchRequest, stream grpc.ServerStreamingServe
 			return stream.Context().Err()
 		}
 	}
+}
+
+// Bind sets a pending pod's node as the apiserver does.
+func (s *Server) Bind(_ context.Context, req *apiv1.BindRequest) (*apiv1.BindResponse, error) {
+	if err := s.check("Bind", req); err != nil {
+		return nil, err
+	}
+	info, _ := kind.ByKind("Pod")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, ok := s.objects[info.Kind][req.GetNamespace()+"/"+req.GetName()]
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "pods %q not found", req.GetName())
+	}
+	pod := proto.Clone(old).(*corev1.Pod)
+	if req.GetUid() != "" && req.GetUid() != pod.GetMetadata().GetUid() {
+		return nil, status.Errorf(codes.FailedPrecondition, "pod %s: uid mismatch", req.GetName())
+	}
+	if pod.GetSpec().GetNodeName() != "" {
+		return nil, status.Errorf(codes.Aborted, "pod %s is already assigned to node %q", req.GetName(), pod.GetSpec().GetNodeName())
+	}
+	if pod.Spec == nil {
+		pod.Spec = &corev1.PodSpec{}
+	}
+	pod.Spec.NodeName = req.GetNodeName()
+	if pod.Status == nil {
+		pod.Status = &corev1.PodStatus{}
+	}
+	pod.Status.Conditions = append(pod.Status.Conditions, &corev1.PodCondition{Type: "PodScheduled", Status: "True"})
+	if req.GetDryRun() {
+		return &apiv1.BindResponse{Object: pack(pod)}, nil
+	}
+	s.commit(info, apiv1.EventType_EVENT_TYPE_MODIFIED, pod, old)
+	return &apiv1.BindResponse{Object: pack(pod)}, nil
 }

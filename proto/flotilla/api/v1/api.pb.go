@@ -839,6 +839,128 @@ func (x *DeleteResponse) GetPending() bool {
 	return false
 }
 
+type BindRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Name      string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// uid, when set, must match the pod's: a pod deleted and re-created under
+	// the same name is not bound by mistake.
+	Uid           string `protobuf:"bytes,3,opt,name=uid,proto3" json:"uid,omitempty"`
+	NodeName      string `protobuf:"bytes,4,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
+	DryRun        bool   `protobuf:"varint,5,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BindRequest) Reset() {
+	*x = BindRequest{}
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BindRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BindRequest) ProtoMessage() {}
+
+func (x *BindRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BindRequest.ProtoReflect.Descriptor instead.
+func (*BindRequest) Descriptor() ([]byte, []int) {
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *BindRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *BindRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *BindRequest) GetUid() string {
+	if x != nil {
+		return x.Uid
+	}
+	return ""
+}
+
+func (x *BindRequest) GetNodeName() string {
+	if x != nil {
+		return x.NodeName
+	}
+	return ""
+}
+
+func (x *BindRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+type BindResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Object        *anypb.Any             `protobuf:"bytes,1,opt,name=object,proto3" json:"object,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BindResponse) Reset() {
+	*x = BindResponse{}
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BindResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BindResponse) ProtoMessage() {}
+
+func (x *BindResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BindResponse.ProtoReflect.Descriptor instead.
+func (*BindResponse) Descriptor() ([]byte, []int) {
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *BindResponse) GetObject() *anypb.Any {
+	if x != nil {
+		return x.Object
+	}
+	return nil
+}
+
 type WatchRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
@@ -856,7 +978,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[13]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -868,7 +990,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[13]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -881,7 +1003,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{13}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *WatchRequest) GetKind() string {
@@ -937,7 +1059,7 @@ type WatchEvent struct {
 
 func (x *WatchEvent) Reset() {
 	*x = WatchEvent{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[14]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -949,7 +1071,7 @@ func (x *WatchEvent) String() string {
 func (*WatchEvent) ProtoMessage() {}
 
 func (x *WatchEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[14]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -962,7 +1084,7 @@ func (x *WatchEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEvent.ProtoReflect.Descriptor instead.
 func (*WatchEvent) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{14}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *WatchEvent) GetType() EventType {
@@ -995,7 +1117,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[15]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1007,7 +1129,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[15]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1020,7 +1142,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{15}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *WatchResponse) GetEvents() []*WatchEvent {
@@ -1084,7 +1206,15 @@ const file_flotilla_api_v1_api_proto_rawDesc = "" +
 	"\x15_grace_period_seconds\"X\n" +
 	"\x0eDeleteResponse\x12,\n" +
 	"\x06object\x18\x01 \x01(\v2\x14.google.protobuf.AnyR\x06object\x12\x18\n" +
-	"\apending\x18\x02 \x01(\bR\apending\"\xe2\x01\n" +
+	"\apending\x18\x02 \x01(\bR\apending\"\x87\x01\n" +
+	"\vBindRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x10\n" +
+	"\x03uid\x18\x03 \x01(\tR\x03uid\x12\x1b\n" +
+	"\tnode_name\x18\x04 \x01(\tR\bnodeName\x12\x17\n" +
+	"\adry_run\x18\x05 \x01(\bR\x06dryRun\"<\n" +
+	"\fBindResponse\x12,\n" +
+	"\x06object\x18\x01 \x01(\v2\x14.google.protobuf.AnyR\x06object\"\xe2\x01\n" +
 	"\fWatchRequest\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12%\n" +
@@ -1104,7 +1234,7 @@ const file_flotilla_api_v1_api_proto_rawDesc = "" +
 	"\x10EVENT_TYPE_ADDED\x10\x01\x12\x17\n" +
 	"\x13EVENT_TYPE_MODIFIED\x10\x02\x12\x16\n" +
 	"\x12EVENT_TYPE_DELETED\x10\x03\x12\x17\n" +
-	"\x13EVENT_TYPE_BOOKMARK\x10\x042\xa0\x04\n" +
+	"\x13EVENT_TYPE_BOOKMARK\x10\x042\xe5\x04\n" +
 	"\x0fResourceService\x12I\n" +
 	"\x06Create\x12\x1e.flotilla.api.v1.CreateRequest\x1a\x1f.flotilla.api.v1.CreateResponse\x12@\n" +
 	"\x03Get\x12\x1b.flotilla.api.v1.GetRequest\x1a\x1c.flotilla.api.v1.GetResponse\x12C\n" +
@@ -1112,7 +1242,8 @@ const file_flotilla_api_v1_api_proto_rawDesc = "" +
 	"\x06Update\x12\x1e.flotilla.api.v1.UpdateRequest\x1a\x1f.flotilla.api.v1.UpdateResponse\x12[\n" +
 	"\fUpdateStatus\x12$.flotilla.api.v1.UpdateStatusRequest\x1a%.flotilla.api.v1.UpdateStatusResponse\x12I\n" +
 	"\x06Delete\x12\x1e.flotilla.api.v1.DeleteRequest\x1a\x1f.flotilla.api.v1.DeleteResponse\x12H\n" +
-	"\x05Watch\x12\x1d.flotilla.api.v1.WatchRequest\x1a\x1e.flotilla.api.v1.WatchResponse0\x01B)Z'flotilla.io/proto/flotilla/api/v1;apiv1b\x06proto3"
+	"\x05Watch\x12\x1d.flotilla.api.v1.WatchRequest\x1a\x1e.flotilla.api.v1.WatchResponse0\x01\x12C\n" +
+	"\x04Bind\x12\x1c.flotilla.api.v1.BindRequest\x1a\x1d.flotilla.api.v1.BindResponseB)Z'flotilla.io/proto/flotilla/api/v1;apiv1b\x06proto3"
 
 var (
 	file_flotilla_api_v1_api_proto_rawDescOnce sync.Once
@@ -1127,7 +1258,7 @@ func file_flotilla_api_v1_api_proto_rawDescGZIP() []byte {
 }
 
 var file_flotilla_api_v1_api_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_flotilla_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_flotilla_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_flotilla_api_v1_api_proto_goTypes = []any{
 	(EventType)(0),               // 0: flotilla.api.v1.EventType
 	(*CreateRequest)(nil),        // 1: flotilla.api.v1.CreateRequest
@@ -1143,44 +1274,49 @@ var file_flotilla_api_v1_api_proto_goTypes = []any{
 	(*Preconditions)(nil),        // 11: flotilla.api.v1.Preconditions
 	(*DeleteRequest)(nil),        // 12: flotilla.api.v1.DeleteRequest
 	(*DeleteResponse)(nil),       // 13: flotilla.api.v1.DeleteResponse
-	(*WatchRequest)(nil),         // 14: flotilla.api.v1.WatchRequest
-	(*WatchEvent)(nil),           // 15: flotilla.api.v1.WatchEvent
-	(*WatchResponse)(nil),        // 16: flotilla.api.v1.WatchResponse
-	(*anypb.Any)(nil),            // 17: google.protobuf.Any
+	(*BindRequest)(nil),          // 14: flotilla.api.v1.BindRequest
+	(*BindResponse)(nil),         // 15: flotilla.api.v1.BindResponse
+	(*WatchRequest)(nil),         // 16: flotilla.api.v1.WatchRequest
+	(*WatchEvent)(nil),           // 17: flotilla.api.v1.WatchEvent
+	(*WatchResponse)(nil),        // 18: flotilla.api.v1.WatchResponse
+	(*anypb.Any)(nil),            // 19: google.protobuf.Any
 }
 var file_flotilla_api_v1_api_proto_depIdxs = []int32{
-	17, // 0: flotilla.api.v1.CreateRequest.object:type_name -> google.protobuf.Any
-	17, // 1: flotilla.api.v1.CreateResponse.object:type_name -> google.protobuf.Any
-	17, // 2: flotilla.api.v1.GetResponse.object:type_name -> google.protobuf.Any
-	17, // 3: flotilla.api.v1.ListResponse.items:type_name -> google.protobuf.Any
-	17, // 4: flotilla.api.v1.UpdateRequest.object:type_name -> google.protobuf.Any
-	17, // 5: flotilla.api.v1.UpdateResponse.object:type_name -> google.protobuf.Any
-	17, // 6: flotilla.api.v1.UpdateStatusRequest.object:type_name -> google.protobuf.Any
-	17, // 7: flotilla.api.v1.UpdateStatusResponse.object:type_name -> google.protobuf.Any
+	19, // 0: flotilla.api.v1.CreateRequest.object:type_name -> google.protobuf.Any
+	19, // 1: flotilla.api.v1.CreateResponse.object:type_name -> google.protobuf.Any
+	19, // 2: flotilla.api.v1.GetResponse.object:type_name -> google.protobuf.Any
+	19, // 3: flotilla.api.v1.ListResponse.items:type_name -> google.protobuf.Any
+	19, // 4: flotilla.api.v1.UpdateRequest.object:type_name -> google.protobuf.Any
+	19, // 5: flotilla.api.v1.UpdateResponse.object:type_name -> google.protobuf.Any
+	19, // 6: flotilla.api.v1.UpdateStatusRequest.object:type_name -> google.protobuf.Any
+	19, // 7: flotilla.api.v1.UpdateStatusResponse.object:type_name -> google.protobuf.Any
 	11, // 8: flotilla.api.v1.DeleteRequest.preconditions:type_name -> flotilla.api.v1.Preconditions
-	17, // 9: flotilla.api.v1.DeleteResponse.object:type_name -> google.protobuf.Any
-	0,  // 10: flotilla.api.v1.WatchEvent.type:type_name -> flotilla.api.v1.EventType
-	17, // 11: flotilla.api.v1.WatchEvent.object:type_name -> google.protobuf.Any
-	15, // 12: flotilla.api.v1.WatchResponse.events:type_name -> flotilla.api.v1.WatchEvent
-	1,  // 13: flotilla.api.v1.ResourceService.Create:input_type -> flotilla.api.v1.CreateRequest
-	3,  // 14: flotilla.api.v1.ResourceService.Get:input_type -> flotilla.api.v1.GetRequest
-	5,  // 15: flotilla.api.v1.ResourceService.List:input_type -> flotilla.api.v1.ListRequest
-	7,  // 16: flotilla.api.v1.ResourceService.Update:input_type -> flotilla.api.v1.UpdateRequest
-	9,  // 17: flotilla.api.v1.ResourceService.UpdateStatus:input_type -> flotilla.api.v1.UpdateStatusRequest
-	12, // 18: flotilla.api.v1.ResourceService.Delete:input_type -> flotilla.api.v1.DeleteRequest
-	14, // 19: flotilla.api.v1.ResourceService.Watch:input_type -> flotilla.api.v1.WatchRequest
-	2,  // 20: flotilla.api.v1.ResourceService.Create:output_type -> flotilla.api.v1.CreateResponse
-	4,  // 21: flotilla.api.v1.ResourceService.Get:output_type -> flotilla.api.v1.GetResponse
-	6,  // 22: flotilla.api.v1.ResourceService.List:output_type -> flotilla.api.v1.ListResponse
-	8,  // 23: flotilla.api.v1.ResourceService.Update:output_type -> flotilla.api.v1.UpdateResponse
-	10, // 24: flotilla.api.v1.ResourceService.UpdateStatus:output_type -> flotilla.api.v1.UpdateStatusResponse
-	13, // 25: flotilla.api.v1.ResourceService.Delete:output_type -> flotilla.api.v1.DeleteResponse
-	16, // 26: flotilla.api.v1.ResourceService.Watch:output_type -> flotilla.api.v1.WatchResponse
-	20, // [20:27] is the sub-list for method output_type
-	13, // [13:20] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	19, // 9: flotilla.api.v1.DeleteResponse.object:type_name -> google.protobuf.Any
+	19, // 10: flotilla.api.v1.BindResponse.object:type_name -> google.protobuf.Any
+	0,  // 11: flotilla.api.v1.WatchEvent.type:type_name -> flotilla.api.v1.EventType
+	19, // 12: flotilla.api.v1.WatchEvent.object:type_name -> google.protobuf.Any
+	17, // 13: flotilla.api.v1.WatchResponse.events:type_name -> flotilla.api.v1.WatchEvent
+	1,  // 14: flotilla.api.v1.ResourceService.Create:input_type -> flotilla.api.v1.CreateRequest
+	3,  // 15: flotilla.api.v1.ResourceService.Get:input_type -> flotilla.api.v1.GetRequest
+	5,  // 16: flotilla.api.v1.ResourceService.List:input_type -> flotilla.api.v1.ListRequest
+	7,  // 17: flotilla.api.v1.ResourceService.Update:input_type -> flotilla.api.v1.UpdateRequest
+	9,  // 18: flotilla.api.v1.ResourceService.UpdateStatus:input_type -> flotilla.api.v1.UpdateStatusRequest
+	12, // 19: flotilla.api.v1.ResourceService.Delete:input_type -> flotilla.api.v1.DeleteRequest
+	16, // 20: flotilla.api.v1.ResourceService.Watch:input_type -> flotilla.api.v1.WatchRequest
+	14, // 21: flotilla.api.v1.ResourceService.Bind:input_type -> flotilla.api.v1.BindRequest
+	2,  // 22: flotilla.api.v1.ResourceService.Create:output_type -> flotilla.api.v1.CreateResponse
+	4,  // 23: flotilla.api.v1.ResourceService.Get:output_type -> flotilla.api.v1.GetResponse
+	6,  // 24: flotilla.api.v1.ResourceService.List:output_type -> flotilla.api.v1.ListResponse
+	8,  // 25: flotilla.api.v1.ResourceService.Update:output_type -> flotilla.api.v1.UpdateResponse
+	10, // 26: flotilla.api.v1.ResourceService.UpdateStatus:output_type -> flotilla.api.v1.UpdateStatusResponse
+	13, // 27: flotilla.api.v1.ResourceService.Delete:output_type -> flotilla.api.v1.DeleteResponse
+	18, // 28: flotilla.api.v1.ResourceService.Watch:output_type -> flotilla.api.v1.WatchResponse
+	15, // 29: flotilla.api.v1.ResourceService.Bind:output_type -> flotilla.api.v1.BindResponse
+	22, // [22:30] is the sub-list for method output_type
+	14, // [14:22] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_flotilla_api_v1_api_proto_init() }
@@ -1195,7 +1331,7 @@ func file_flotilla_api_v1_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_flotilla_api_v1_api_proto_rawDesc), len(file_flotilla_api_v1_api_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   16,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -31,6 +31,7 @@ const (
 	ResourceService_UpdateStatus_FullMethodName = "/flotilla.api.v1.ResourceService/UpdateStatus"
 	ResourceService_Delete_FullMethodName       = "/flotilla.api.v1.ResourceService/Delete"
 	ResourceService_Watch_FullMethodName        = "/flotilla.api.v1.ResourceService/Watch"
+	ResourceService_Bind_FullMethodName         = "/flotilla.api.v1.ResourceService/Bind"
 )
 
 // ResourceServiceClient is the client API for ResourceService service.
@@ -55,6 +56,10 @@ type ResourceServiceClient interface {
 	// Watch streams ordered changes after resource_version. Each response carries
 	// one or more events in order.
 	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchResponse], error)
+	// Bind assigns a pending pod to a node (upstream's pods/binding
+	// subresource): it sets spec.nodeName and the PodScheduled condition, and
+	// fails with Aborted when the pod is already bound.
+	Bind(ctx context.Context, in *BindRequest, opts ...grpc.CallOption) (*BindResponse, error)
 }
 
 type resourceServiceClient struct {
@@ -144,6 +149,16 @@ func (c *resourceServiceClient) Watch(ctx context.Context, in *WatchRequest, opt
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ResourceService_WatchClient = grpc.ServerStreamingClient[WatchResponse]
 
+func (c *resourceServiceClient) Bind(ctx context.Context, in *BindRequest, opts ...grpc.CallOption) (*BindResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BindResponse)
+	err := c.cc.Invoke(ctx, ResourceService_Bind_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ResourceServiceServer is the server API for ResourceService service.
 // All implementations must embed UnimplementedResourceServiceServer
 // for forward compatibility.
@@ -166,6 +181,10 @@ type ResourceServiceServer interface {
 	// Watch streams ordered changes after resource_version. Each response carries
 	// one or more events in order.
 	Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error
+	// Bind assigns a pending pod to a node (upstream's pods/binding
+	// subresource): it sets spec.nodeName and the PodScheduled condition, and
+	// fails with Aborted when the pod is already bound.
+	Bind(context.Context, *BindRequest) (*BindResponse, error)
 	mustEmbedUnimplementedResourceServiceServer()
 }
 
@@ -196,6 +215,9 @@ func (UnimplementedResourceServiceServer) Delete(context.Context, *DeleteRequest
 }
 func (UnimplementedResourceServiceServer) Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error {
 	return status.Error(codes.Unimplemented, "method Watch not implemented")
+}
+func (UnimplementedResourceServiceServer) Bind(context.Context, *BindRequest) (*BindResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Bind not implemented")
 }
 func (UnimplementedResourceServiceServer) mustEmbedUnimplementedResourceServiceServer() {}
 func (UnimplementedResourceServiceServer) testEmbeddedByValue()                         {}
@@ -337,6 +359,24 @@ func _ResourceService_Watch_Handler(srv interface{}, stream grpc.ServerStream) e
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ResourceService_WatchServer = grpc.ServerStreamingServer[WatchResponse]
 
+func _ResourceService_Bind_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BindRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ResourceServiceServer).Bind(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ResourceService_Bind_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ResourceServiceServer).Bind(ctx, req.(*BindRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ResourceService_ServiceDesc is the grpc.ServiceDesc for ResourceService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -367,6 +407,10 @@ var ResourceService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Delete",
 			Handler:    _ResourceService_Delete_Handler,
+		},
+		{
+			MethodName: "Bind",
+			Handler:    _ResourceService_Bind_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
