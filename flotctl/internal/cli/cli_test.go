@@ -705,6 +705,21 @@ type: Normal
 		}
 	})
 
+	t.Run("config from FLOTILLA_CONFIG", func(t *testing.T) {
+		t.Setenv("FLOTILLA_CONFIG", h.config)
+		var out, errOut bytes.Buffer
+		code := cli.Run(context.Background(), []string{"get", "ns", "default", "-o", "name"}, cli.Streams{Out: &out, ErrOut: &errOut})
+		if code != 0 || out.String() != "namespace/default\n" {
+			t.Errorf("exit %d: %q %q", code, out.String(), errOut.String())
+		}
+		t.Setenv("FLOTILLA_CONFIG", filepath.Join(h.dir, "missing"))
+		errOut.Reset()
+		code = cli.Run(context.Background(), []string{"get", "ns"}, cli.Streams{Out: &out, ErrOut: &errOut})
+		if code != 1 || !strings.HasPrefix(errOut.String(), "error: no client configuration at "+filepath.Join(h.dir, "missing")) {
+			t.Errorf("missing config: exit %d, %q", code, errOut.String())
+		}
+	})
+
 	t.Run("version", func(t *testing.T) {
 		h := h.sub(t)
 		out := h.ok("version")

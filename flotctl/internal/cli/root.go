@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -98,6 +99,9 @@ func (e *env) config() (*client.Config, error) {
 	cfg, err := client.LoadFile(path)
 	if err != nil {
 		if e.server == "" {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("no client configuration at %s: `make up` starts a cluster and writes it; or pass --config, set %s, or pass --server", path, client.ConfigEnv)
+			}
 			return nil, err
 		}
 		cfg = &client.Config{} // --server alone works without a config file

@@ -74,7 +74,9 @@ func TestWaitConditionMet(t *testing.T) {
 }
 
 func TestMetaChanges(t *testing.T) {
-	md := func() *metav1.ObjectMeta { return &metav1.ObjectMeta{Labels: map[string]string{"app": "web", "tier": "fe"}} }
+	md := func() *metav1.ObjectMeta {
+		return &metav1.ObjectMeta{Labels: map[string]string{"app": "web", "tier": "fe"}}
+	}
 	parse := func(args ...string) metaChanges {
 		t.Helper()
 		c, err := parseMetaChanges(labelKind, args)

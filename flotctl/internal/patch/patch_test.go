@@ -7,10 +7,10 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"flotilla.io/proto/codec"
 	appsv1 "flotilla.io/proto/flotilla/apps/v1"
 	corev1 "flotilla.io/proto/flotilla/core/v1"
 	metav1 "flotilla.io/proto/flotilla/meta/v1"
-	"flotilla.io/proto/codec"
 	"flotilla.io/proto/object"
 )
 
@@ -42,7 +42,9 @@ func TestApplyPatchTypes(t *testing.T) {
 		check func(*corev1.Pod) bool
 	}{
 		{"merge sets a label", Merge, `{"metadata":{"labels":{"tier":"fe"}}}`,
-			func(p *corev1.Pod) bool { return p.Metadata.Labels["tier"] == "fe" && p.Metadata.Labels["app"] == "web" }},
+			func(p *corev1.Pod) bool {
+				return p.Metadata.Labels["tier"] == "fe" && p.Metadata.Labels["app"] == "web"
+			}},
 		{"merge null removes", Merge, `{"metadata":{"labels":{"app":null}}}`,
 			func(p *corev1.Pod) bool { return len(p.Metadata.Labels) == 0 }},
 		{"merge replaces lists", Merge, `{"spec":{"containers":[{"name":"only","image":"x"}]}}`,
@@ -55,7 +57,9 @@ func TestApplyPatchTypes(t *testing.T) {
 		{"strategic $patch delete", Strategic, `{"spec":{"containers":[{"name":"sidecar","$patch":"delete"}]}}`,
 			func(p *corev1.Pod) bool { return len(p.Spec.Containers) == 1 && p.Spec.Containers[0].Name == "nginx" }},
 		{"json patch", JSON, `[{"op":"replace","path":"/spec/containers/0/image","value":"nginx:1.27"},{"op":"add","path":"/metadata/labels/x","value":"y"}]`,
-			func(p *corev1.Pod) bool { return p.Spec.Containers[0].Image == "nginx:1.27" && p.Metadata.Labels["x"] == "y" }},
+			func(p *corev1.Pod) bool {
+				return p.Spec.Containers[0].Image == "nginx:1.27" && p.Metadata.Labels["x"] == "y"
+			}},
 		{"yaml merge patch", Merge, "metadata:\n  labels:\n    tier: be\n",
 			func(p *corev1.Pod) bool { return p.Metadata.Labels["tier"] == "be" }},
 		{"status patch", Merge, `{"status":{"phase":"Succeeded"}}`,
