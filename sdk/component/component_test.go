@@ -102,7 +102,7 @@ func TestElection(t *testing.T) {
 		t.Errorf("election without --leader-elect: %v, %v", cfg, err)
 	}
 	cfg, err := parse(t, "--leader-elect", "--leader-elect-retry-period", "1s").Election(nil, "sched", nil, nil)
-	if err != nil || cfg.Name != "sched" || cfg.Namespace != "kube-system" || cfg.RetryPeriod != time.Second || cfg.Identity == "" {
+	if err != nil || cfg.Name != "sched" || cfg.Namespace != "flotilla-system" || cfg.RetryPeriod != time.Second || cfg.Identity == "" {
 		t.Fatalf("election config: %+v, %v", cfg, err)
 	}
 	other, _ := parse(t, "--leader-elect").Election(nil, "sched", nil, nil)

@@ -54,7 +54,7 @@ func (o *Options) AddFlags(fs *flag.FlagSet, defaultAdminAddr string) {
 	fs.StringVar(&o.TokenFile, "token-file", "", "file holding the bearer token")
 	fs.StringVar(&o.CAFile, "certificate-authority", "", "PEM file of the CA that signs the apiserver certificate")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", false, "run leader-only loops only while holding the lease (for several replicas)")
-	fs.StringVar(&o.LeaseNamespace, "leader-elect-namespace", "kube-system", "namespace of the leader election lease")
+	fs.StringVar(&o.LeaseNamespace, "leader-elect-namespace", "flotilla-system", "namespace of the leader election lease")
 	fs.DurationVar(&o.LeaseDuration, "leader-elect-lease-duration", leaderelection.DefaultLeaseDuration, "how long others wait before taking over an unrenewed lease")
 	fs.DurationVar(&o.RenewDeadline, "leader-elect-renew-deadline", leaderelection.DefaultRenewDeadline, "how long the leader retries renewing before giving up")
 	fs.DurationVar(&o.RetryPeriod, "leader-elect-retry-period", leaderelection.DefaultRetryPeriod, "wait between leader election attempts")

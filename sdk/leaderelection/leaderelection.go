@@ -43,7 +43,7 @@ var ErrLeadershipLost = errors.New("leadership lost")
 // Config configures an Elector.
 type Config struct {
 	Client *client.Client
-	// Namespace and Name name the Lease, e.g. "kube-system"/"scheduler".
+	// Namespace and Name name the Lease, e.g. "flotilla-system"/"scheduler".
 	Namespace, Name string
 	// Identity must be unique among candidates, e.g. the hostname.
 	Identity string

@@ -1,0 +1,7 @@
+// Package loops imports every control loop so each registers itself. Add one
+// import line per loop package.
+package loops
+
+import (
+	_ "flotilla.io/controller-manager/internal/controller" // the registry itself
+)
