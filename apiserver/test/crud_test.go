@@ -1,6 +1,7 @@
 package test
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strconv"
@@ -72,9 +73,7 @@ func TestEveryKindCRUD(t *testing.T) {
 				t.Fatalf("update: labels %v rv %s->%s generation %d", umd.Labels, cmd.ResourceVersion, umd.ResourceVersion, umd.Generation)
 			}
 			if info.Kind == "Namespace" {
-				if _, _, err := dyn.Delete(ctx, info.Kind, "", md.Name, client.DeleteOptions{}); status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "not supported yet") {
-					t.Fatalf("namespace delete: want a clear refusal, got %v", err)
-				}
+				testNamespaceDeletion(ctx, t, c, md.Name)
 				return
 			}
 			if _, pending, err := dyn.Delete(ctx, info.Kind, md.Namespace, md.Name, client.DeleteOptions{}); err != nil || pending {
@@ -410,4 +409,33 @@ func rvOf(t *testing.T, m proto.Message) int64 {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// A namespace is deleted in two steps: marked Terminating (nothing new may be
+// created in it), then removed once its spec.finalizers are cleared by the
+// namespace controller.
+func testNamespaceDeletion(ctx context.Context, t *testing.T, c *client.Client, name string) {
+	t.Helper()
+	nss := client.For[*corev1.Namespace](c)
+	if err := nss.Delete(ctx, "", name, client.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ns, err := nss.Get(ctx, "", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ns.Metadata.DeletionTimestamp == nil || ns.Status.GetPhase() != "Terminating" || len(ns.Spec.GetFinalizers()) == 0 {
+		t.Fatalf("namespace after delete: %v", ns)
+	}
+	_, err = client.For[*corev1.ConfigMap](c).Create(ctx, &corev1.ConfigMap{Metadata: &metav1.ObjectMeta{Name: "late", Namespace: name}})
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "being terminated") {
+		t.Fatalf("create in a terminating namespace: %v", err)
+	}
+	ns.Spec.Finalizers = nil
+	if _, err := nss.Update(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nss.Get(ctx, "", name); !client.IsNotFound(err) {
+		t.Fatalf("namespace still there after finalizing: %v", err)
+	}
 }

@@ -417,7 +417,7 @@ func (s *Server) update(ctx context.Context, info *kind.Info, ns, name, rv strin
 		expect, _ := strconv.ParseInt(curRV, 10, 64)
 		nmd := object.Meta(next)
 		var newRV int64
-		if nmd.DeletionTimestamp != nil && len(nmd.Finalizers) == 0 && gracePassed(next) {
+		if removable(next) {
 			newRV, err = s.store.Delete(ctx, key, expect) // the last finalizer is gone
 		} else {
 			newRV, err = s.store.Update(ctx, key, next, expect)
@@ -449,11 +449,19 @@ func gracePeriod(obj proto.Message, requested *int64) int64 {
 	return 30
 }
 
-// gracePassed reports whether a terminating object may now be removed: pods
-// wait for their kubelet to confirm with a zero grace period.
-func gracePassed(obj proto.Message) bool {
-	if _, ok := obj.(*corev1.Pod); ok {
-		return object.Meta(obj).GetDeletionGracePeriodSeconds() == 0
+// removable reports whether an object marked for deletion may now be
+// removed: no finalizers are left, a pod's kubelet has confirmed it stopped
+// (grace 0), and a namespace's controller has emptied it (spec.finalizers).
+func removable(obj proto.Message) bool {
+	md := object.Meta(obj)
+	if md.DeletionTimestamp == nil || len(md.Finalizers) > 0 {
+		return false
+	}
+	switch o := obj.(type) {
+	case *corev1.Pod:
+		return md.GetDeletionGracePeriodSeconds() == 0
+	case *corev1.Namespace:
+		return len(o.GetSpec().GetFinalizers()) == 0
 	}
 	return true
 }
@@ -468,9 +476,6 @@ func (s *Server) Delete(ctx context.Context, req *apiv1.DeleteRequest) (resp *ap
 	defer s.observe(info.Kind, "delete", time.Now(), &err)
 	if err := s.authorize(ctx, info, "delete", "", req.Namespace, req.Name); err != nil {
 		return nil, err
-	}
-	if info.Kind == "Namespace" {
-		return nil, status.Errorf(codes.FailedPrecondition, "namespace %q: deleting a namespace is not supported yet: it needs cascade deletion of its contents, which arrives with the namespace lifecycle controller", req.Name)
 	}
 	switch req.PropagationPolicy {
 	case "", "Background", "Foreground", "Orphan":
@@ -501,15 +506,19 @@ func (s *Server) Delete(ctx context.Context, req *apiv1.DeleteRequest) (resp *ap
 			nmd.Finalizers = appendMissing(nmd.Finalizers, "orphan")
 		}
 		grace := gracePeriod(cur, req.GracePeriodSeconds)
-		if cmd.DeletionTimestamp != nil && cmd.GetDeletionGracePeriodSeconds() <= grace {
-			grace = cmd.GetDeletionGracePeriodSeconds() // a deletion can be hurried, never delayed
+		if cmd.DeletionTimestamp == nil || grace < cmd.GetDeletionGracePeriodSeconds() {
+			// A deletion can be hurried, never delayed.
+			nmd.DeletionTimestamp = timestamppb.New(s.now().Add(time.Duration(grace) * time.Second).Truncate(time.Second))
+			nmd.DeletionGracePeriodSeconds = proto.Int64(grace)
+		}
+		if ns, ok := next.(*corev1.Namespace); ok {
+			if ns.Status == nil {
+				ns.Status = &corev1.NamespaceStatus{}
+			}
+			ns.Status.Phase = "Terminating" // the namespace controller empties it, then finalizes
 		}
 		expect, _ := strconv.ParseInt(cmd.ResourceVersion, 10, 64)
-		if len(nmd.Finalizers) > 0 || grace > 0 {
-			if cmd.DeletionTimestamp == nil || grace < cmd.GetDeletionGracePeriodSeconds() {
-				nmd.DeletionTimestamp = timestamppb.New(s.now().Add(time.Duration(grace) * time.Second).Truncate(time.Second))
-				nmd.DeletionGracePeriodSeconds = proto.Int64(grace)
-			}
+		if !removable(next) {
 			if req.DryRun || proto.Equal(next, cur) {
 				a, err := toAny(next)
 				return &apiv1.DeleteResponse{Object: a, Pending: true}, err

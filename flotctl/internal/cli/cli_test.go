@@ -683,26 +683,27 @@ type: Normal
 		}
 		h.fails("get", "pod", "bound", "-n", "shop")
 
-		// Namespace deletion waits for cascade (a later issue): the server
-		// refuses it, the rest of the manifest is deleted.
-		r = h.run("delete", "-f", manifest, "--ignore-not-found")
+		// The label and --all deletions run in a namespace that stays.
+		h.ok("apply", "-f", h.write("three.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: one\n  labels: {set: x}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: two\n  labels: {set: x}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: three\n"), "-n", "default")
+		wantLines(t, h.ok("delete", "cm", "-l", "set=x", "-n", "default"), `configmap "one" deleted`, `configmap "two" deleted`)
+		out := h.ok("delete", "cm", "--all", "-n", "default")
+		wantContains(t, out, `configmap "three" deleted`)
+		r = h.run("get", "cm", "-n", "default")
+		if r.out != "" || r.err != "No resources found in default namespace.\n" {
+			t.Errorf("configmaps left: %+v", r)
+		}
+
+		// Deleting the manifest marks its namespace Terminating; the
+		// namespace controller (not running here) empties and removes it.
+		r = h.run("delete", "-f", manifest, "--ignore-not-found", "--wait=false")
 		wantLines(t, r.out,
+			`namespace "shop" deleted`,
 			`deployment.apps "web" deleted`,
 			`service "web" deleted`,
 			`configmap "web-config" deleted`,
 			`secret "db" deleted`,
 		)
-		if r.code != 1 || !strings.HasPrefix(r.err, `Error from server (Forbidden): namespace "shop": deleting a namespace is not supported yet`) {
-			t.Errorf("delete of the namespace: %+v", r)
-		}
-		h.ok("apply", "-f", h.write("three.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: one\n  labels: {set: x}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: two\n  labels: {set: x}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: three\n"), "-n", "shop")
-		wantLines(t, h.ok("delete", "cm", "-l", "set=x", "-n", "shop"), `configmap "one" deleted`, `configmap "two" deleted`)
-		out := h.ok("delete", "cm", "--all", "-n", "shop")
-		wantContains(t, out, `configmap "three" deleted`)
-		r = h.run("get", "cm", "-n", "shop")
-		if r.out != "" || r.err != "No resources found in shop namespace.\n" {
-			t.Errorf("configmaps left: %+v", r)
-		}
+		wantRow(t, h.ok("get", "ns", "shop"), "shop", "Terminating")
 	})
 
 	t.Run("config from FLOTILLA_CONFIG", func(t *testing.T) {
