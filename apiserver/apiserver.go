@@ -30,7 +30,7 @@ import (
 )
 
 // DefaultNamespaces exist from the first start.
-var DefaultNamespaces = []string{"default", "flotilla-system"}
+var DefaultNamespaces = []string{"default", "flotilla-system", "flotilla-node-lease"}
 
 // Config is everything the apiserver needs.
 type Config struct {

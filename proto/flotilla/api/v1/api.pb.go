@@ -12,6 +12,7 @@
 package apiv1
 
 import (
+	v1 "flotilla.io/proto/flotilla/kubelet/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	anypb "google.golang.org/protobuf/types/known/anypb"
@@ -84,6 +85,59 @@ func (EventType) EnumDescriptor() ([]byte, []int) {
 	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{0}
 }
 
+type LoadImageAllResponse struct {
+	state protoimpl.MessageState  `protogen:"open.v1"`
+	Nodes []*v1.LoadImageResponse `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	// errors maps a node to why it could not load the archive.
+	Errors        map[string]string `protobuf:"bytes,2,rep,name=errors,proto3" json:"errors,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoadImageAllResponse) Reset() {
+	*x = LoadImageAllResponse{}
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoadImageAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoadImageAllResponse) ProtoMessage() {}
+
+func (x *LoadImageAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoadImageAllResponse.ProtoReflect.Descriptor instead.
+func (*LoadImageAllResponse) Descriptor() ([]byte, []int) {
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *LoadImageAllResponse) GetNodes() []*v1.LoadImageResponse {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+func (x *LoadImageAllResponse) GetErrors() map[string]string {
+	if x != nil {
+		return x.Errors
+	}
+	return nil
+}
+
 type CreateRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Object *anypb.Any             `protobuf:"bytes,1,opt,name=object,proto3" json:"object,omitempty"`
@@ -95,7 +149,7 @@ type CreateRequest struct {
 
 func (x *CreateRequest) Reset() {
 	*x = CreateRequest{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[0]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -107,7 +161,7 @@ func (x *CreateRequest) String() string {
 func (*CreateRequest) ProtoMessage() {}
 
 func (x *CreateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[0]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -120,7 +174,7 @@ func (x *CreateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRequest.ProtoReflect.Descriptor instead.
 func (*CreateRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{0}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *CreateRequest) GetObject() *anypb.Any {
@@ -146,7 +200,7 @@ type CreateResponse struct {
 
 func (x *CreateResponse) Reset() {
 	*x = CreateResponse{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[1]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -158,7 +212,7 @@ func (x *CreateResponse) String() string {
 func (*CreateResponse) ProtoMessage() {}
 
 func (x *CreateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[1]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -171,7 +225,7 @@ func (x *CreateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateResponse.ProtoReflect.Descriptor instead.
 func (*CreateResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{1}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *CreateResponse) GetObject() *anypb.Any {
@@ -193,7 +247,7 @@ type GetRequest struct {
 
 func (x *GetRequest) Reset() {
 	*x = GetRequest{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[2]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -205,7 +259,7 @@ func (x *GetRequest) String() string {
 func (*GetRequest) ProtoMessage() {}
 
 func (x *GetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[2]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -218,7 +272,7 @@ func (x *GetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
 func (*GetRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{2}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *GetRequest) GetKind() string {
@@ -251,7 +305,7 @@ type GetResponse struct {
 
 func (x *GetResponse) Reset() {
 	*x = GetResponse{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[3]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -263,7 +317,7 @@ func (x *GetResponse) String() string {
 func (*GetResponse) ProtoMessage() {}
 
 func (x *GetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[3]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -276,7 +330,7 @@ func (x *GetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResponse.ProtoReflect.Descriptor instead.
 func (*GetResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{3}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GetResponse) GetObject() *anypb.Any {
@@ -305,7 +359,7 @@ type ListRequest struct {
 
 func (x *ListRequest) Reset() {
 	*x = ListRequest{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[4]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -317,7 +371,7 @@ func (x *ListRequest) String() string {
 func (*ListRequest) ProtoMessage() {}
 
 func (x *ListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[4]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -330,7 +384,7 @@ func (x *ListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRequest.ProtoReflect.Descriptor instead.
 func (*ListRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{4}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ListRequest) GetKind() string {
@@ -389,7 +443,7 @@ type ListResponse struct {
 
 func (x *ListResponse) Reset() {
 	*x = ListResponse{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[5]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -401,7 +455,7 @@ func (x *ListResponse) String() string {
 func (*ListResponse) ProtoMessage() {}
 
 func (x *ListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[5]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -414,7 +468,7 @@ func (x *ListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListResponse.ProtoReflect.Descriptor instead.
 func (*ListResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{5}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListResponse) GetItems() []*anypb.Any {
@@ -455,7 +509,7 @@ type UpdateRequest struct {
 
 func (x *UpdateRequest) Reset() {
 	*x = UpdateRequest{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[6]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -467,7 +521,7 @@ func (x *UpdateRequest) String() string {
 func (*UpdateRequest) ProtoMessage() {}
 
 func (x *UpdateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[6]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -480,7 +534,7 @@ func (x *UpdateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRequest.ProtoReflect.Descriptor instead.
 func (*UpdateRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{6}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *UpdateRequest) GetObject() *anypb.Any {
@@ -506,7 +560,7 @@ type UpdateResponse struct {
 
 func (x *UpdateResponse) Reset() {
 	*x = UpdateResponse{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[7]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -518,7 +572,7 @@ func (x *UpdateResponse) String() string {
 func (*UpdateResponse) ProtoMessage() {}
 
 func (x *UpdateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[7]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -531,7 +585,7 @@ func (x *UpdateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateResponse.ProtoReflect.Descriptor instead.
 func (*UpdateResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{7}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *UpdateResponse) GetObject() *anypb.Any {
@@ -551,7 +605,7 @@ type UpdateStatusRequest struct {
 
 func (x *UpdateStatusRequest) Reset() {
 	*x = UpdateStatusRequest{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[8]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -563,7 +617,7 @@ func (x *UpdateStatusRequest) String() string {
 func (*UpdateStatusRequest) ProtoMessage() {}
 
 func (x *UpdateStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[8]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -576,7 +630,7 @@ func (x *UpdateStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateStatusRequest.ProtoReflect.Descriptor instead.
 func (*UpdateStatusRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{8}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *UpdateStatusRequest) GetObject() *anypb.Any {
@@ -602,7 +656,7 @@ type UpdateStatusResponse struct {
 
 func (x *UpdateStatusResponse) Reset() {
 	*x = UpdateStatusResponse{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[9]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -614,7 +668,7 @@ func (x *UpdateStatusResponse) String() string {
 func (*UpdateStatusResponse) ProtoMessage() {}
 
 func (x *UpdateStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[9]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -627,7 +681,7 @@ func (x *UpdateStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateStatusResponse.ProtoReflect.Descriptor instead.
 func (*UpdateStatusResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{9}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *UpdateStatusResponse) GetObject() *anypb.Any {
@@ -647,7 +701,7 @@ type Preconditions struct {
 
 func (x *Preconditions) Reset() {
 	*x = Preconditions{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[10]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -659,7 +713,7 @@ func (x *Preconditions) String() string {
 func (*Preconditions) ProtoMessage() {}
 
 func (x *Preconditions) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[10]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -672,7 +726,7 @@ func (x *Preconditions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Preconditions.ProtoReflect.Descriptor instead.
 func (*Preconditions) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{10}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Preconditions) GetUid() string {
@@ -707,7 +761,7 @@ type DeleteRequest struct {
 
 func (x *DeleteRequest) Reset() {
 	*x = DeleteRequest{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[11]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -719,7 +773,7 @@ func (x *DeleteRequest) String() string {
 func (*DeleteRequest) ProtoMessage() {}
 
 func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[11]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -732,7 +786,7 @@ func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{11}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DeleteRequest) GetKind() string {
@@ -797,7 +851,7 @@ type DeleteResponse struct {
 
 func (x *DeleteResponse) Reset() {
 	*x = DeleteResponse{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[12]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -809,7 +863,7 @@ func (x *DeleteResponse) String() string {
 func (*DeleteResponse) ProtoMessage() {}
 
 func (x *DeleteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[12]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -822,7 +876,7 @@ func (x *DeleteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteResponse.ProtoReflect.Descriptor instead.
 func (*DeleteResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{12}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DeleteResponse) GetObject() *anypb.Any {
@@ -854,7 +908,7 @@ type BindRequest struct {
 
 func (x *BindRequest) Reset() {
 	*x = BindRequest{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[13]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -866,7 +920,7 @@ func (x *BindRequest) String() string {
 func (*BindRequest) ProtoMessage() {}
 
 func (x *BindRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[13]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -879,7 +933,7 @@ func (x *BindRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BindRequest.ProtoReflect.Descriptor instead.
 func (*BindRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{13}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *BindRequest) GetNamespace() string {
@@ -926,7 +980,7 @@ type BindResponse struct {
 
 func (x *BindResponse) Reset() {
 	*x = BindResponse{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[14]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -938,7 +992,7 @@ func (x *BindResponse) String() string {
 func (*BindResponse) ProtoMessage() {}
 
 func (x *BindResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[14]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -951,7 +1005,7 @@ func (x *BindResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BindResponse.ProtoReflect.Descriptor instead.
 func (*BindResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{14}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *BindResponse) GetObject() *anypb.Any {
@@ -978,7 +1032,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[15]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -990,7 +1044,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[15]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1003,7 +1057,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{15}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *WatchRequest) GetKind() string {
@@ -1059,7 +1113,7 @@ type WatchEvent struct {
 
 func (x *WatchEvent) Reset() {
 	*x = WatchEvent{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[16]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1071,7 +1125,7 @@ func (x *WatchEvent) String() string {
 func (*WatchEvent) ProtoMessage() {}
 
 func (x *WatchEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[16]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1084,7 +1138,7 @@ func (x *WatchEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEvent.ProtoReflect.Descriptor instead.
 func (*WatchEvent) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{16}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *WatchEvent) GetType() EventType {
@@ -1117,7 +1171,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[17]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1129,7 +1183,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[17]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1142,7 +1196,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{17}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *WatchResponse) GetEvents() []*WatchEvent {
@@ -1156,7 +1210,13 @@ var File_flotilla_api_v1_api_proto protoreflect.FileDescriptor
 
 const file_flotilla_api_v1_api_proto_rawDesc = "" +
 	"\n" +
-	"\x19flotilla/api/v1/api.proto\x12\x0fflotilla.api.v1\x1a\x19google/protobuf/any.proto\"V\n" +
+	"\x19flotilla/api/v1/api.proto\x12\x0fflotilla.api.v1\x1a\x19google/protobuf/any.proto\x1a!flotilla/kubelet/v1/kubelet.proto\"\xda\x01\n" +
+	"\x14LoadImageAllResponse\x12<\n" +
+	"\x05nodes\x18\x01 \x03(\v2&.flotilla.kubelet.v1.LoadImageResponseR\x05nodes\x12I\n" +
+	"\x06errors\x18\x02 \x03(\v21.flotilla.api.v1.LoadImageAllResponse.ErrorsEntryR\x06errors\x1a9\n" +
+	"\vErrorsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"V\n" +
 	"\rCreateRequest\x12,\n" +
 	"\x06object\x18\x01 \x01(\v2\x14.google.protobuf.AnyR\x06object\x12\x17\n" +
 	"\adry_run\x18\x02 \x01(\bR\x06dryRun\">\n" +
@@ -1243,7 +1303,11 @@ const file_flotilla_api_v1_api_proto_rawDesc = "" +
 	"\fUpdateStatus\x12$.flotilla.api.v1.UpdateStatusRequest\x1a%.flotilla.api.v1.UpdateStatusResponse\x12I\n" +
 	"\x06Delete\x12\x1e.flotilla.api.v1.DeleteRequest\x1a\x1f.flotilla.api.v1.DeleteResponse\x12H\n" +
 	"\x05Watch\x12\x1d.flotilla.api.v1.WatchRequest\x1a\x1e.flotilla.api.v1.WatchResponse0\x01\x12C\n" +
-	"\x04Bind\x12\x1c.flotilla.api.v1.BindRequest\x1a\x1d.flotilla.api.v1.BindResponseB)Z'flotilla.io/proto/flotilla/api/v1;apiv1b\x06proto3"
+	"\x04Bind\x12\x1c.flotilla.api.v1.BindRequest\x1a\x1d.flotilla.api.v1.BindResponse2\xa7\x02\n" +
+	"\x10NodeProxyService\x12b\n" +
+	"\aPodLogs\x12).flotilla.kubelet.v1.ContainerLogsRequest\x1a*.flotilla.kubelet.v1.ContainerLogsResponse0\x01\x12R\n" +
+	"\aPodExec\x12 .flotilla.kubelet.v1.ExecRequest\x1a!.flotilla.kubelet.v1.ExecResponse(\x010\x01\x12[\n" +
+	"\tLoadImage\x12%.flotilla.kubelet.v1.LoadImageRequest\x1a%.flotilla.api.v1.LoadImageAllResponse(\x01B)Z'flotilla.io/proto/flotilla/api/v1;apiv1b\x06proto3"
 
 var (
 	file_flotilla_api_v1_api_proto_rawDescOnce sync.Once
@@ -1258,65 +1322,81 @@ func file_flotilla_api_v1_api_proto_rawDescGZIP() []byte {
 }
 
 var file_flotilla_api_v1_api_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_flotilla_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_flotilla_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_flotilla_api_v1_api_proto_goTypes = []any{
-	(EventType)(0),               // 0: flotilla.api.v1.EventType
-	(*CreateRequest)(nil),        // 1: flotilla.api.v1.CreateRequest
-	(*CreateResponse)(nil),       // 2: flotilla.api.v1.CreateResponse
-	(*GetRequest)(nil),           // 3: flotilla.api.v1.GetRequest
-	(*GetResponse)(nil),          // 4: flotilla.api.v1.GetResponse
-	(*ListRequest)(nil),          // 5: flotilla.api.v1.ListRequest
-	(*ListResponse)(nil),         // 6: flotilla.api.v1.ListResponse
-	(*UpdateRequest)(nil),        // 7: flotilla.api.v1.UpdateRequest
-	(*UpdateResponse)(nil),       // 8: flotilla.api.v1.UpdateResponse
-	(*UpdateStatusRequest)(nil),  // 9: flotilla.api.v1.UpdateStatusRequest
-	(*UpdateStatusResponse)(nil), // 10: flotilla.api.v1.UpdateStatusResponse
-	(*Preconditions)(nil),        // 11: flotilla.api.v1.Preconditions
-	(*DeleteRequest)(nil),        // 12: flotilla.api.v1.DeleteRequest
-	(*DeleteResponse)(nil),       // 13: flotilla.api.v1.DeleteResponse
-	(*BindRequest)(nil),          // 14: flotilla.api.v1.BindRequest
-	(*BindResponse)(nil),         // 15: flotilla.api.v1.BindResponse
-	(*WatchRequest)(nil),         // 16: flotilla.api.v1.WatchRequest
-	(*WatchEvent)(nil),           // 17: flotilla.api.v1.WatchEvent
-	(*WatchResponse)(nil),        // 18: flotilla.api.v1.WatchResponse
-	(*anypb.Any)(nil),            // 19: google.protobuf.Any
+	(EventType)(0),                   // 0: flotilla.api.v1.EventType
+	(*LoadImageAllResponse)(nil),     // 1: flotilla.api.v1.LoadImageAllResponse
+	(*CreateRequest)(nil),            // 2: flotilla.api.v1.CreateRequest
+	(*CreateResponse)(nil),           // 3: flotilla.api.v1.CreateResponse
+	(*GetRequest)(nil),               // 4: flotilla.api.v1.GetRequest
+	(*GetResponse)(nil),              // 5: flotilla.api.v1.GetResponse
+	(*ListRequest)(nil),              // 6: flotilla.api.v1.ListRequest
+	(*ListResponse)(nil),             // 7: flotilla.api.v1.ListResponse
+	(*UpdateRequest)(nil),            // 8: flotilla.api.v1.UpdateRequest
+	(*UpdateResponse)(nil),           // 9: flotilla.api.v1.UpdateResponse
+	(*UpdateStatusRequest)(nil),      // 10: flotilla.api.v1.UpdateStatusRequest
+	(*UpdateStatusResponse)(nil),     // 11: flotilla.api.v1.UpdateStatusResponse
+	(*Preconditions)(nil),            // 12: flotilla.api.v1.Preconditions
+	(*DeleteRequest)(nil),            // 13: flotilla.api.v1.DeleteRequest
+	(*DeleteResponse)(nil),           // 14: flotilla.api.v1.DeleteResponse
+	(*BindRequest)(nil),              // 15: flotilla.api.v1.BindRequest
+	(*BindResponse)(nil),             // 16: flotilla.api.v1.BindResponse
+	(*WatchRequest)(nil),             // 17: flotilla.api.v1.WatchRequest
+	(*WatchEvent)(nil),               // 18: flotilla.api.v1.WatchEvent
+	(*WatchResponse)(nil),            // 19: flotilla.api.v1.WatchResponse
+	nil,                              // 20: flotilla.api.v1.LoadImageAllResponse.ErrorsEntry
+	(*v1.LoadImageResponse)(nil),     // 21: flotilla.kubelet.v1.LoadImageResponse
+	(*anypb.Any)(nil),                // 22: google.protobuf.Any
+	(*v1.ContainerLogsRequest)(nil),  // 23: flotilla.kubelet.v1.ContainerLogsRequest
+	(*v1.ExecRequest)(nil),           // 24: flotilla.kubelet.v1.ExecRequest
+	(*v1.LoadImageRequest)(nil),      // 25: flotilla.kubelet.v1.LoadImageRequest
+	(*v1.ContainerLogsResponse)(nil), // 26: flotilla.kubelet.v1.ContainerLogsResponse
+	(*v1.ExecResponse)(nil),          // 27: flotilla.kubelet.v1.ExecResponse
 }
 var file_flotilla_api_v1_api_proto_depIdxs = []int32{
-	19, // 0: flotilla.api.v1.CreateRequest.object:type_name -> google.protobuf.Any
-	19, // 1: flotilla.api.v1.CreateResponse.object:type_name -> google.protobuf.Any
-	19, // 2: flotilla.api.v1.GetResponse.object:type_name -> google.protobuf.Any
-	19, // 3: flotilla.api.v1.ListResponse.items:type_name -> google.protobuf.Any
-	19, // 4: flotilla.api.v1.UpdateRequest.object:type_name -> google.protobuf.Any
-	19, // 5: flotilla.api.v1.UpdateResponse.object:type_name -> google.protobuf.Any
-	19, // 6: flotilla.api.v1.UpdateStatusRequest.object:type_name -> google.protobuf.Any
-	19, // 7: flotilla.api.v1.UpdateStatusResponse.object:type_name -> google.protobuf.Any
-	11, // 8: flotilla.api.v1.DeleteRequest.preconditions:type_name -> flotilla.api.v1.Preconditions
-	19, // 9: flotilla.api.v1.DeleteResponse.object:type_name -> google.protobuf.Any
-	19, // 10: flotilla.api.v1.BindResponse.object:type_name -> google.protobuf.Any
-	0,  // 11: flotilla.api.v1.WatchEvent.type:type_name -> flotilla.api.v1.EventType
-	19, // 12: flotilla.api.v1.WatchEvent.object:type_name -> google.protobuf.Any
-	17, // 13: flotilla.api.v1.WatchResponse.events:type_name -> flotilla.api.v1.WatchEvent
-	1,  // 14: flotilla.api.v1.ResourceService.Create:input_type -> flotilla.api.v1.CreateRequest
-	3,  // 15: flotilla.api.v1.ResourceService.Get:input_type -> flotilla.api.v1.GetRequest
-	5,  // 16: flotilla.api.v1.ResourceService.List:input_type -> flotilla.api.v1.ListRequest
-	7,  // 17: flotilla.api.v1.ResourceService.Update:input_type -> flotilla.api.v1.UpdateRequest
-	9,  // 18: flotilla.api.v1.ResourceService.UpdateStatus:input_type -> flotilla.api.v1.UpdateStatusRequest
-	12, // 19: flotilla.api.v1.ResourceService.Delete:input_type -> flotilla.api.v1.DeleteRequest
-	16, // 20: flotilla.api.v1.ResourceService.Watch:input_type -> flotilla.api.v1.WatchRequest
-	14, // 21: flotilla.api.v1.ResourceService.Bind:input_type -> flotilla.api.v1.BindRequest
-	2,  // 22: flotilla.api.v1.ResourceService.Create:output_type -> flotilla.api.v1.CreateResponse
-	4,  // 23: flotilla.api.v1.ResourceService.Get:output_type -> flotilla.api.v1.GetResponse
-	6,  // 24: flotilla.api.v1.ResourceService.List:output_type -> flotilla.api.v1.ListResponse
-	8,  // 25: flotilla.api.v1.ResourceService.Update:output_type -> flotilla.api.v1.UpdateResponse
-	10, // 26: flotilla.api.v1.ResourceService.UpdateStatus:output_type -> flotilla.api.v1.UpdateStatusResponse
-	13, // 27: flotilla.api.v1.ResourceService.Delete:output_type -> flotilla.api.v1.DeleteResponse
-	18, // 28: flotilla.api.v1.ResourceService.Watch:output_type -> flotilla.api.v1.WatchResponse
-	15, // 29: flotilla.api.v1.ResourceService.Bind:output_type -> flotilla.api.v1.BindResponse
-	22, // [22:30] is the sub-list for method output_type
-	14, // [14:22] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	21, // 0: flotilla.api.v1.LoadImageAllResponse.nodes:type_name -> flotilla.kubelet.v1.LoadImageResponse
+	20, // 1: flotilla.api.v1.LoadImageAllResponse.errors:type_name -> flotilla.api.v1.LoadImageAllResponse.ErrorsEntry
+	22, // 2: flotilla.api.v1.CreateRequest.object:type_name -> google.protobuf.Any
+	22, // 3: flotilla.api.v1.CreateResponse.object:type_name -> google.protobuf.Any
+	22, // 4: flotilla.api.v1.GetResponse.object:type_name -> google.protobuf.Any
+	22, // 5: flotilla.api.v1.ListResponse.items:type_name -> google.protobuf.Any
+	22, // 6: flotilla.api.v1.UpdateRequest.object:type_name -> google.protobuf.Any
+	22, // 7: flotilla.api.v1.UpdateResponse.object:type_name -> google.protobuf.Any
+	22, // 8: flotilla.api.v1.UpdateStatusRequest.object:type_name -> google.protobuf.Any
+	22, // 9: flotilla.api.v1.UpdateStatusResponse.object:type_name -> google.protobuf.Any
+	12, // 10: flotilla.api.v1.DeleteRequest.preconditions:type_name -> flotilla.api.v1.Preconditions
+	22, // 11: flotilla.api.v1.DeleteResponse.object:type_name -> google.protobuf.Any
+	22, // 12: flotilla.api.v1.BindResponse.object:type_name -> google.protobuf.Any
+	0,  // 13: flotilla.api.v1.WatchEvent.type:type_name -> flotilla.api.v1.EventType
+	22, // 14: flotilla.api.v1.WatchEvent.object:type_name -> google.protobuf.Any
+	18, // 15: flotilla.api.v1.WatchResponse.events:type_name -> flotilla.api.v1.WatchEvent
+	2,  // 16: flotilla.api.v1.ResourceService.Create:input_type -> flotilla.api.v1.CreateRequest
+	4,  // 17: flotilla.api.v1.ResourceService.Get:input_type -> flotilla.api.v1.GetRequest
+	6,  // 18: flotilla.api.v1.ResourceService.List:input_type -> flotilla.api.v1.ListRequest
+	8,  // 19: flotilla.api.v1.ResourceService.Update:input_type -> flotilla.api.v1.UpdateRequest
+	10, // 20: flotilla.api.v1.ResourceService.UpdateStatus:input_type -> flotilla.api.v1.UpdateStatusRequest
+	13, // 21: flotilla.api.v1.ResourceService.Delete:input_type -> flotilla.api.v1.DeleteRequest
+	17, // 22: flotilla.api.v1.ResourceService.Watch:input_type -> flotilla.api.v1.WatchRequest
+	15, // 23: flotilla.api.v1.ResourceService.Bind:input_type -> flotilla.api.v1.BindRequest
+	23, // 24: flotilla.api.v1.NodeProxyService.PodLogs:input_type -> flotilla.kubelet.v1.ContainerLogsRequest
+	24, // 25: flotilla.api.v1.NodeProxyService.PodExec:input_type -> flotilla.kubelet.v1.ExecRequest
+	25, // 26: flotilla.api.v1.NodeProxyService.LoadImage:input_type -> flotilla.kubelet.v1.LoadImageRequest
+	3,  // 27: flotilla.api.v1.ResourceService.Create:output_type -> flotilla.api.v1.CreateResponse
+	5,  // 28: flotilla.api.v1.ResourceService.Get:output_type -> flotilla.api.v1.GetResponse
+	7,  // 29: flotilla.api.v1.ResourceService.List:output_type -> flotilla.api.v1.ListResponse
+	9,  // 30: flotilla.api.v1.ResourceService.Update:output_type -> flotilla.api.v1.UpdateResponse
+	11, // 31: flotilla.api.v1.ResourceService.UpdateStatus:output_type -> flotilla.api.v1.UpdateStatusResponse
+	14, // 32: flotilla.api.v1.ResourceService.Delete:output_type -> flotilla.api.v1.DeleteResponse
+	19, // 33: flotilla.api.v1.ResourceService.Watch:output_type -> flotilla.api.v1.WatchResponse
+	16, // 34: flotilla.api.v1.ResourceService.Bind:output_type -> flotilla.api.v1.BindResponse
+	26, // 35: flotilla.api.v1.NodeProxyService.PodLogs:output_type -> flotilla.kubelet.v1.ContainerLogsResponse
+	27, // 36: flotilla.api.v1.NodeProxyService.PodExec:output_type -> flotilla.kubelet.v1.ExecResponse
+	1,  // 37: flotilla.api.v1.NodeProxyService.LoadImage:output_type -> flotilla.api.v1.LoadImageAllResponse
+	27, // [27:38] is the sub-list for method output_type
+	16, // [16:27] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_flotilla_api_v1_api_proto_init() }
@@ -1324,16 +1404,16 @@ func file_flotilla_api_v1_api_proto_init() {
 	if File_flotilla_api_v1_api_proto != nil {
 		return
 	}
-	file_flotilla_api_v1_api_proto_msgTypes[11].OneofWrappers = []any{}
+	file_flotilla_api_v1_api_proto_msgTypes[12].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_flotilla_api_v1_api_proto_rawDesc), len(file_flotilla_api_v1_api_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   18,
+			NumMessages:   20,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   2,
 		},
 		GoTypes:           file_flotilla_api_v1_api_proto_goTypes,
 		DependencyIndexes: file_flotilla_api_v1_api_proto_depIdxs,

@@ -13,6 +13,7 @@ package apiv1
 
 import (
 	context "context"
+	v1 "flotilla.io/proto/flotilla/kubelet/v1"
 	grpc "google.golang.org/grpc"
 	codes "google.golang.org/grpc/codes"
 	status "google.golang.org/grpc/status"
@@ -418,6 +419,190 @@ var ResourceService_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "Watch",
 			Handler:       _ResourceService_Watch_Handler,
 			ServerStreams: true,
+		},
+	},
+	Metadata: "flotilla/api/v1/api.proto",
+}
+
+const (
+	NodeProxyService_PodLogs_FullMethodName   = "/flotilla.api.v1.NodeProxyService/PodLogs"
+	NodeProxyService_PodExec_FullMethodName   = "/flotilla.api.v1.NodeProxyService/PodExec"
+	NodeProxyService_LoadImage_FullMethodName = "/flotilla.api.v1.NodeProxyService/LoadImage"
+)
+
+// NodeProxyServiceClient is the client API for NodeProxyService service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// NodeProxyService reaches the kubelet of a pod's node (logs, exec) or of
+// every node (image loading). The apiserver authorizes the caller (pods/log,
+// pods/exec, nodes/proxy) and forwards to the kubelet over TLS with its own
+// client certificate.
+type NodeProxyServiceClient interface {
+	PodLogs(ctx context.Context, in *v1.ContainerLogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[v1.ContainerLogsResponse], error)
+	PodExec(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[v1.ExecRequest, v1.ExecResponse], error)
+	// LoadImage sends one archive to every Ready node (or the nodes named in
+	// the first request's name as "archive.tar@node1,node2") and answers one
+	// LoadImageResponse per node.
+	LoadImage(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[v1.LoadImageRequest, LoadImageAllResponse], error)
+}
+
+type nodeProxyServiceClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewNodeProxyServiceClient(cc grpc.ClientConnInterface) NodeProxyServiceClient {
+	return &nodeProxyServiceClient{cc}
+}
+
+func (c *nodeProxyServiceClient) PodLogs(ctx context.Context, in *v1.ContainerLogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[v1.ContainerLogsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &NodeProxyService_ServiceDesc.Streams[0], NodeProxyService_PodLogs_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[v1.ContainerLogsRequest, v1.ContainerLogsResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type NodeProxyService_PodLogsClient = grpc.ServerStreamingClient[v1.ContainerLogsResponse]
+
+func (c *nodeProxyServiceClient) PodExec(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[v1.ExecRequest, v1.ExecResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &NodeProxyService_ServiceDesc.Streams[1], NodeProxyService_PodExec_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[v1.ExecRequest, v1.ExecResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type NodeProxyService_PodExecClient = grpc.BidiStreamingClient[v1.ExecRequest, v1.ExecResponse]
+
+func (c *nodeProxyServiceClient) LoadImage(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[v1.LoadImageRequest, LoadImageAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &NodeProxyService_ServiceDesc.Streams[2], NodeProxyService_LoadImage_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[v1.LoadImageRequest, LoadImageAllResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type NodeProxyService_LoadImageClient = grpc.ClientStreamingClient[v1.LoadImageRequest, LoadImageAllResponse]
+
+// NodeProxyServiceServer is the server API for NodeProxyService service.
+// All implementations must embed UnimplementedNodeProxyServiceServer
+// for forward compatibility.
+//
+// NodeProxyService reaches the kubelet of a pod's node (logs, exec) or of
+// every node (image loading). The apiserver authorizes the caller (pods/log,
+// pods/exec, nodes/proxy) and forwards to the kubelet over TLS with its own
+// client certificate.
+type NodeProxyServiceServer interface {
+	PodLogs(*v1.ContainerLogsRequest, grpc.ServerStreamingServer[v1.ContainerLogsResponse]) error
+	PodExec(grpc.BidiStreamingServer[v1.ExecRequest, v1.ExecResponse]) error
+	// LoadImage sends one archive to every Ready node (or the nodes named in
+	// the first request's name as "archive.tar@node1,node2") and answers one
+	// LoadImageResponse per node.
+	LoadImage(grpc.ClientStreamingServer[v1.LoadImageRequest, LoadImageAllResponse]) error
+	mustEmbedUnimplementedNodeProxyServiceServer()
+}
+
+// UnimplementedNodeProxyServiceServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedNodeProxyServiceServer struct{}
+
+func (UnimplementedNodeProxyServiceServer) PodLogs(*v1.ContainerLogsRequest, grpc.ServerStreamingServer[v1.ContainerLogsResponse]) error {
+	return status.Error(codes.Unimplemented, "method PodLogs not implemented")
+}
+func (UnimplementedNodeProxyServiceServer) PodExec(grpc.BidiStreamingServer[v1.ExecRequest, v1.ExecResponse]) error {
+	return status.Error(codes.Unimplemented, "method PodExec not implemented")
+}
+func (UnimplementedNodeProxyServiceServer) LoadImage(grpc.ClientStreamingServer[v1.LoadImageRequest, LoadImageAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method LoadImage not implemented")
+}
+func (UnimplementedNodeProxyServiceServer) mustEmbedUnimplementedNodeProxyServiceServer() {}
+func (UnimplementedNodeProxyServiceServer) testEmbeddedByValue()                          {}
+
+// UnsafeNodeProxyServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to NodeProxyServiceServer will
+// result in compilation errors.
+type UnsafeNodeProxyServiceServer interface {
+	mustEmbedUnimplementedNodeProxyServiceServer()
+}
+
+func RegisterNodeProxyServiceServer(s grpc.ServiceRegistrar, srv NodeProxyServiceServer) {
+	// If the following call panics, it indicates UnimplementedNodeProxyServiceServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&NodeProxyService_ServiceDesc, srv)
+}
+
+func _NodeProxyService_PodLogs_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(v1.ContainerLogsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(NodeProxyServiceServer).PodLogs(m, &grpc.GenericServerStream[v1.ContainerLogsRequest, v1.ContainerLogsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type NodeProxyService_PodLogsServer = grpc.ServerStreamingServer[v1.ContainerLogsResponse]
+
+func _NodeProxyService_PodExec_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(NodeProxyServiceServer).PodExec(&grpc.GenericServerStream[v1.ExecRequest, v1.ExecResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type NodeProxyService_PodExecServer = grpc.BidiStreamingServer[v1.ExecRequest, v1.ExecResponse]
+
+func _NodeProxyService_LoadImage_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(NodeProxyServiceServer).LoadImage(&grpc.GenericServerStream[v1.LoadImageRequest, LoadImageAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type NodeProxyService_LoadImageServer = grpc.ClientStreamingServer[v1.LoadImageRequest, LoadImageAllResponse]
+
+// NodeProxyService_ServiceDesc is the grpc.ServiceDesc for NodeProxyService service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var NodeProxyService_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "flotilla.api.v1.NodeProxyService",
+	HandlerType: (*NodeProxyServiceServer)(nil),
+	Methods:     []grpc.MethodDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "PodLogs",
+			Handler:       _NodeProxyService_PodLogs_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "PodExec",
+			Handler:       _NodeProxyService_PodExec_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "LoadImage",
+			Handler:       _NodeProxyService_LoadImage_Handler,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "flotilla/api/v1/api.proto",
