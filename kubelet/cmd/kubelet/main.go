@@ -1,5 +1,5 @@
-// Command kubelet is not implemented yet; it exists so the workspace builds every
-// component. It refuses to run rather than pretend.
+// Command kubelet is not implemented yet; it exists so the workspace builds
+// every component. It refuses to run rather than pretend.
 package main
 
 import (
