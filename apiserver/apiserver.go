@@ -24,6 +24,7 @@ import (
 	apiv1 "flotilla.io/proto/flotilla/api/v1"
 
 	"flotilla.io/apiserver/internal/auth"
+	"flotilla.io/apiserver/internal/nodeproxy"
 	"flotilla.io/apiserver/internal/server"
 	"flotilla.io/apiserver/internal/storage"
 	"flotilla.io/apiserver/internal/watchcache"
@@ -49,6 +50,11 @@ type Config struct {
 	TLSCertFile, TLSKeyFile string
 	// TokenFile holds the static bearer tokens (token,user,uid,"groups").
 	TokenFile string
+	// KubeletClientCertFile and KubeletClientKeyFile authenticate the
+	// apiserver to kubelets (logs, exec, image loading); KubeletCAFile
+	// verifies the kubelets' serving certificates (empty: not verified, as
+	// upstream without --kubelet-certificate-authority).
+	KubeletClientCertFile, KubeletClientKeyFile, KubeletCAFile string
 
 	// WatchCacheHistory is how many recent changes of each kind a watch can
 	// resume from.
@@ -105,6 +111,14 @@ func Run(ctx context.Context, cfg Config) error {
 		Store: store, Caches: caches, Authorizer: auth.AllowAll{}, Log: log, Registry: reg,
 		BookmarkInterval: cfg.BookmarkInterval,
 	})
+	proxy, err := nodeproxy.New(nodeproxy.Config{
+		Store: store, Authorizer: auth.AllowAll{}, Log: log,
+		ClientCertFile: cfg.KubeletClientCertFile, ClientKeyFile: cfg.KubeletClientKeyFile, CAFile: cfg.KubeletCAFile,
+	})
+	if err != nil {
+		return err
+	}
+	defer proxy.Close()
 	if cfg.ReadyCheck != nil {
 		cfg.ReadyCheck(func(ctx context.Context) error {
 			if _, err := store.Revision(ctx); err != nil {
@@ -132,6 +146,7 @@ func Run(ctx context.Context, cfg Config) error {
 		grpc.ChainStreamInterceptor(streamAuth(tokens), streamRecover(log)),
 	)
 	apiv1.RegisterResourceServiceServer(gs, srv)
+	apiv1.RegisterNodeProxyServiceServer(gs, proxy)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -73,6 +73,9 @@ func StartAPIServer(t testing.TB, etcd []string, opts Options) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := pki.EnsureClient(dir, "apiserver-kubelet-client", "apiserver-kubelet-client", "system:masters"); err != nil {
+		t.Fatal(err)
+	}
 	tokens := fmt.Sprintf("%s,admin,1,system:masters\n%s,alice,2,developers\n", AdminToken, UserToken)
 	if err := os.WriteFile(filepath.Join(dir, "tokens.csv"), []byte(tokens), 0o600); err != nil {
 		t.Fatal(err)
@@ -102,17 +105,20 @@ func (s *Server) start(opts Options, addr string) {
 	s.cancel, s.done = cancel, make(chan error, 1)
 	go func() {
 		s.done <- apiserver.Run(ctx, apiserver.Config{
-			EtcdServers:       s.Etcd,
-			Listener:          lis,
-			TLSCertFile:       filepath.Join(s.dir, "apiserver.crt"),
-			TLSKeyFile:        filepath.Join(s.dir, "apiserver.key"),
-			TokenFile:         filepath.Join(s.dir, "tokens.csv"),
-			WatchCacheHistory: opts.WatchCacheHistory,
-			WatcherBuffer:     opts.WatcherBuffer,
-			BookmarkInterval:  time.Second,
-			Log:               log,
-			Registry:          s.Registry,
-			Ready:             func() { close(ready) },
+			EtcdServers:           s.Etcd,
+			Listener:              lis,
+			TLSCertFile:           filepath.Join(s.dir, "apiserver.crt"),
+			TLSKeyFile:            filepath.Join(s.dir, "apiserver.key"),
+			TokenFile:             filepath.Join(s.dir, "tokens.csv"),
+			KubeletClientCertFile: filepath.Join(s.dir, "apiserver-kubelet-client.crt"),
+			KubeletClientKeyFile:  filepath.Join(s.dir, "apiserver-kubelet-client.key"),
+			KubeletCAFile:         filepath.Join(s.dir, "ca.crt"),
+			WatchCacheHistory:     opts.WatchCacheHistory,
+			WatcherBuffer:         opts.WatcherBuffer,
+			BookmarkInterval:      time.Second,
+			Log:                   log,
+			Registry:              s.Registry,
+			Ready:                 func() { close(ready) },
 		})
 	}()
 	select {
@@ -144,6 +150,10 @@ func (s *Server) Restart() {
 	s.Stop()
 	s.start(s.opts, addr)
 }
+
+// CADir is where the cluster CA (ca.crt, ca.key) and the server's
+// certificates live: tests sign kubelet certificates with it.
+func (s *Server) CADir() string { return s.dir }
 
 // Client connects to the server with cfg (s.Config for the admin); closed
 // when the test ends.

@@ -132,3 +132,7 @@ func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]strin
 // RequireTransportSecurity keeps a real token off plaintext connections;
 // Insecure configs (tests) opt out.
 func (b bearer) RequireTransportSecurity() bool { return b.secure }
+
+// Conn is the client's gRPC connection, for the API's other services
+// (NodeProxyService: logs, exec, image loading).
+func (c *Client) Conn() grpc.ClientConnInterface { return c.conn }

@@ -187,3 +187,24 @@ func serial() *big.Int {
 	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
 	return n
 }
+
+// EnsureClient makes sure dir holds NAME.{crt,key}, a client certificate for
+// commonName (and groups as organizations) signed by the CA in dir, which
+// must exist.
+func EnsureClient(dir, name, commonName string, groups ...string) (*Pair, error) {
+	p, err := Read(dir, name)
+	if err == nil {
+		return p, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	ca, err := Read(dir, "ca")
+	if err != nil {
+		return nil, fmt.Errorf("CA in %s: %w", dir, err)
+	}
+	if p, err = Sign(ca, Request{CommonName: commonName, Organization: groups, Client: true}); err != nil {
+		return nil, err
+	}
+	return p, p.Write(dir, name)
+}

@@ -45,6 +45,9 @@ func run(args []string) error {
 	fs.StringVar(&certDir, "cert-dir", "", "where a CA and serving certificate are made when --tls-cert-file is not given")
 	fs.StringVar(&sans, "tls-san", "", "extra names and IPs for a generated serving certificate, comma separated")
 	fs.StringVar(&cfg.TokenFile, "token-file", "", "static bearer tokens: token,user,uid,\"group1,group2\"")
+	fs.StringVar(&cfg.KubeletClientCertFile, "kubelet-client-certificate", "", "client certificate for kubelets (default: apiserver-kubelet-client.crt in --cert-dir)")
+	fs.StringVar(&cfg.KubeletClientKeyFile, "kubelet-client-key", "", "client key for kubelets")
+	fs.StringVar(&cfg.KubeletCAFile, "kubelet-certificate-authority", "", "CA verifying kubelets' serving certificates (empty: not verified, as upstream)")
 	fs.IntVar(&cfg.WatchCacheHistory, "watch-cache-history", 10000, "recent changes per kind a watch can resume from")
 	fs.IntVar(&cfg.WatcherBuffer, "watcher-buffer", 2048, "events a watcher may have queued before it is dropped as too slow")
 	fs.StringVar(&adminAddr, "admin-address", "127.0.0.1:6444", "address serving /metrics, /healthz, /readyz and /version")
@@ -67,6 +70,13 @@ func run(args []string) error {
 			return err
 		}
 		cfg.TLSCertFile, cfg.TLSKeyFile = filepath.Join(certDir, "apiserver.crt"), filepath.Join(certDir, "apiserver.key")
+	}
+	if cfg.KubeletClientCertFile == "" && certDir != "" {
+		if _, err := pki.EnsureClient(certDir, "apiserver-kubelet-client", "apiserver-kubelet-client", "system:masters"); err != nil {
+			return err
+		}
+		cfg.KubeletClientCertFile = filepath.Join(certDir, "apiserver-kubelet-client.crt")
+		cfg.KubeletClientKeyFile = filepath.Join(certDir, "apiserver-kubelet-client.key")
 	}
 	log, err := component.NewLogger(logLevel, logFormat)
 	if err != nil {
