@@ -85,6 +85,113 @@ func (EventType) EnumDescriptor() ([]byte, []int) {
 	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{0}
 }
 
+type NodeStatsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// nodes names the nodes to ask; empty asks every Ready node.
+	Nodes []string `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	// stats is forwarded to each kubelet (namespace and pod filters).
+	Stats         *v1.StatsRequest `protobuf:"bytes,2,opt,name=stats,proto3" json:"stats,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeStatsRequest) Reset() {
+	*x = NodeStatsRequest{}
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeStatsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeStatsRequest) ProtoMessage() {}
+
+func (x *NodeStatsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeStatsRequest.ProtoReflect.Descriptor instead.
+func (*NodeStatsRequest) Descriptor() ([]byte, []int) {
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *NodeStatsRequest) GetNodes() []string {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+func (x *NodeStatsRequest) GetStats() *v1.StatsRequest {
+	if x != nil {
+		return x.Stats
+	}
+	return nil
+}
+
+type NodeStatsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Nodes []*v1.StatsResponse    `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	// errors maps a node to why its kubelet did not answer.
+	Errors        map[string]string `protobuf:"bytes,2,rep,name=errors,proto3" json:"errors,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeStatsResponse) Reset() {
+	*x = NodeStatsResponse{}
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeStatsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeStatsResponse) ProtoMessage() {}
+
+func (x *NodeStatsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeStatsResponse.ProtoReflect.Descriptor instead.
+func (*NodeStatsResponse) Descriptor() ([]byte, []int) {
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *NodeStatsResponse) GetNodes() []*v1.StatsResponse {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+func (x *NodeStatsResponse) GetErrors() map[string]string {
+	if x != nil {
+		return x.Errors
+	}
+	return nil
+}
+
 type LoadImageAllResponse struct {
 	state protoimpl.MessageState  `protogen:"open.v1"`
 	Nodes []*v1.LoadImageResponse `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"`
@@ -96,7 +203,7 @@ type LoadImageAllResponse struct {
 
 func (x *LoadImageAllResponse) Reset() {
 	*x = LoadImageAllResponse{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[0]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -108,7 +215,7 @@ func (x *LoadImageAllResponse) String() string {
 func (*LoadImageAllResponse) ProtoMessage() {}
 
 func (x *LoadImageAllResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[0]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -121,7 +228,7 @@ func (x *LoadImageAllResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadImageAllResponse.ProtoReflect.Descriptor instead.
 func (*LoadImageAllResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{0}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *LoadImageAllResponse) GetNodes() []*v1.LoadImageResponse {
@@ -149,7 +256,7 @@ type CreateRequest struct {
 
 func (x *CreateRequest) Reset() {
 	*x = CreateRequest{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[1]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -161,7 +268,7 @@ func (x *CreateRequest) String() string {
 func (*CreateRequest) ProtoMessage() {}
 
 func (x *CreateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[1]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -174,7 +281,7 @@ func (x *CreateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRequest.ProtoReflect.Descriptor instead.
 func (*CreateRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{1}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *CreateRequest) GetObject() *anypb.Any {
@@ -200,7 +307,7 @@ type CreateResponse struct {
 
 func (x *CreateResponse) Reset() {
 	*x = CreateResponse{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[2]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -212,7 +319,7 @@ func (x *CreateResponse) String() string {
 func (*CreateResponse) ProtoMessage() {}
 
 func (x *CreateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[2]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -225,7 +332,7 @@ func (x *CreateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateResponse.ProtoReflect.Descriptor instead.
 func (*CreateResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{2}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CreateResponse) GetObject() *anypb.Any {
@@ -247,7 +354,7 @@ type GetRequest struct {
 
 func (x *GetRequest) Reset() {
 	*x = GetRequest{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[3]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -259,7 +366,7 @@ func (x *GetRequest) String() string {
 func (*GetRequest) ProtoMessage() {}
 
 func (x *GetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[3]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -272,7 +379,7 @@ func (x *GetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
 func (*GetRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{3}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetRequest) GetKind() string {
@@ -305,7 +412,7 @@ type GetResponse struct {
 
 func (x *GetResponse) Reset() {
 	*x = GetResponse{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[4]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -317,7 +424,7 @@ func (x *GetResponse) String() string {
 func (*GetResponse) ProtoMessage() {}
 
 func (x *GetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[4]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -330,7 +437,7 @@ func (x *GetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResponse.ProtoReflect.Descriptor instead.
 func (*GetResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{4}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetResponse) GetObject() *anypb.Any {
@@ -359,7 +466,7 @@ type ListRequest struct {
 
 func (x *ListRequest) Reset() {
 	*x = ListRequest{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[5]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -371,7 +478,7 @@ func (x *ListRequest) String() string {
 func (*ListRequest) ProtoMessage() {}
 
 func (x *ListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[5]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -384,7 +491,7 @@ func (x *ListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRequest.ProtoReflect.Descriptor instead.
 func (*ListRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{5}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListRequest) GetKind() string {
@@ -443,7 +550,7 @@ type ListResponse struct {
 
 func (x *ListResponse) Reset() {
 	*x = ListResponse{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[6]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -455,7 +562,7 @@ func (x *ListResponse) String() string {
 func (*ListResponse) ProtoMessage() {}
 
 func (x *ListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[6]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -468,7 +575,7 @@ func (x *ListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListResponse.ProtoReflect.Descriptor instead.
 func (*ListResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{6}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListResponse) GetItems() []*anypb.Any {
@@ -509,7 +616,7 @@ type UpdateRequest struct {
 
 func (x *UpdateRequest) Reset() {
 	*x = UpdateRequest{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[7]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -521,7 +628,7 @@ func (x *UpdateRequest) String() string {
 func (*UpdateRequest) ProtoMessage() {}
 
 func (x *UpdateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[7]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -534,7 +641,7 @@ func (x *UpdateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRequest.ProtoReflect.Descriptor instead.
 func (*UpdateRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{7}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *UpdateRequest) GetObject() *anypb.Any {
@@ -560,7 +667,7 @@ type UpdateResponse struct {
 
 func (x *UpdateResponse) Reset() {
 	*x = UpdateResponse{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[8]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -572,7 +679,7 @@ func (x *UpdateResponse) String() string {
 func (*UpdateResponse) ProtoMessage() {}
 
 func (x *UpdateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[8]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -585,7 +692,7 @@ func (x *UpdateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateResponse.ProtoReflect.Descriptor instead.
 func (*UpdateResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{8}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *UpdateResponse) GetObject() *anypb.Any {
@@ -605,7 +712,7 @@ type UpdateStatusRequest struct {
 
 func (x *UpdateStatusRequest) Reset() {
 	*x = UpdateStatusRequest{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[9]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -617,7 +724,7 @@ func (x *UpdateStatusRequest) String() string {
 func (*UpdateStatusRequest) ProtoMessage() {}
 
 func (x *UpdateStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[9]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -630,7 +737,7 @@ func (x *UpdateStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateStatusRequest.ProtoReflect.Descriptor instead.
 func (*UpdateStatusRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{9}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *UpdateStatusRequest) GetObject() *anypb.Any {
@@ -656,7 +763,7 @@ type UpdateStatusResponse struct {
 
 func (x *UpdateStatusResponse) Reset() {
 	*x = UpdateStatusResponse{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[10]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -668,7 +775,7 @@ func (x *UpdateStatusResponse) String() string {
 func (*UpdateStatusResponse) ProtoMessage() {}
 
 func (x *UpdateStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[10]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -681,7 +788,7 @@ func (x *UpdateStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateStatusResponse.ProtoReflect.Descriptor instead.
 func (*UpdateStatusResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{10}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *UpdateStatusResponse) GetObject() *anypb.Any {
@@ -701,7 +808,7 @@ type Preconditions struct {
 
 func (x *Preconditions) Reset() {
 	*x = Preconditions{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[11]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -713,7 +820,7 @@ func (x *Preconditions) String() string {
 func (*Preconditions) ProtoMessage() {}
 
 func (x *Preconditions) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[11]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -726,7 +833,7 @@ func (x *Preconditions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Preconditions.ProtoReflect.Descriptor instead.
 func (*Preconditions) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{11}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Preconditions) GetUid() string {
@@ -761,7 +868,7 @@ type DeleteRequest struct {
 
 func (x *DeleteRequest) Reset() {
 	*x = DeleteRequest{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[12]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -773,7 +880,7 @@ func (x *DeleteRequest) String() string {
 func (*DeleteRequest) ProtoMessage() {}
 
 func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[12]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -786,7 +893,7 @@ func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{12}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DeleteRequest) GetKind() string {
@@ -851,7 +958,7 @@ type DeleteResponse struct {
 
 func (x *DeleteResponse) Reset() {
 	*x = DeleteResponse{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[13]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -863,7 +970,7 @@ func (x *DeleteResponse) String() string {
 func (*DeleteResponse) ProtoMessage() {}
 
 func (x *DeleteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[13]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -876,7 +983,7 @@ func (x *DeleteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteResponse.ProtoReflect.Descriptor instead.
 func (*DeleteResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{13}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DeleteResponse) GetObject() *anypb.Any {
@@ -908,7 +1015,7 @@ type BindRequest struct {
 
 func (x *BindRequest) Reset() {
 	*x = BindRequest{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[14]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -920,7 +1027,7 @@ func (x *BindRequest) String() string {
 func (*BindRequest) ProtoMessage() {}
 
 func (x *BindRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[14]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -933,7 +1040,7 @@ func (x *BindRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BindRequest.ProtoReflect.Descriptor instead.
 func (*BindRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{14}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *BindRequest) GetNamespace() string {
@@ -980,7 +1087,7 @@ type BindResponse struct {
 
 func (x *BindResponse) Reset() {
 	*x = BindResponse{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[15]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -992,7 +1099,7 @@ func (x *BindResponse) String() string {
 func (*BindResponse) ProtoMessage() {}
 
 func (x *BindResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[15]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1005,7 +1112,7 @@ func (x *BindResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BindResponse.ProtoReflect.Descriptor instead.
 func (*BindResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{15}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *BindResponse) GetObject() *anypb.Any {
@@ -1032,7 +1139,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[16]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1044,7 +1151,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[16]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1057,7 +1164,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{16}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *WatchRequest) GetKind() string {
@@ -1113,7 +1220,7 @@ type WatchEvent struct {
 
 func (x *WatchEvent) Reset() {
 	*x = WatchEvent{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[17]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1125,7 +1232,7 @@ func (x *WatchEvent) String() string {
 func (*WatchEvent) ProtoMessage() {}
 
 func (x *WatchEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[17]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1138,7 +1245,7 @@ func (x *WatchEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEvent.ProtoReflect.Descriptor instead.
 func (*WatchEvent) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{17}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *WatchEvent) GetType() EventType {
@@ -1171,7 +1278,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[18]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1183,7 +1290,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[18]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1196,7 +1303,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{18}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *WatchResponse) GetEvents() []*WatchEvent {
@@ -1210,7 +1317,16 @@ var File_flotilla_api_v1_api_proto protoreflect.FileDescriptor
 
 const file_flotilla_api_v1_api_proto_rawDesc = "" +
 	"\n" +
-	"\x19flotilla/api/v1/api.proto\x12\x0fflotilla.api.v1\x1a\x19google/protobuf/any.proto\x1a!flotilla/kubelet/v1/kubelet.proto\"\xda\x01\n" +
+	"\x19flotilla/api/v1/api.proto\x12\x0fflotilla.api.v1\x1a\x19google/protobuf/any.proto\x1a!flotilla/kubelet/v1/kubelet.proto\"a\n" +
+	"\x10NodeStatsRequest\x12\x14\n" +
+	"\x05nodes\x18\x01 \x03(\tR\x05nodes\x127\n" +
+	"\x05stats\x18\x02 \x01(\v2!.flotilla.kubelet.v1.StatsRequestR\x05stats\"\xd0\x01\n" +
+	"\x11NodeStatsResponse\x128\n" +
+	"\x05nodes\x18\x01 \x03(\v2\".flotilla.kubelet.v1.StatsResponseR\x05nodes\x12F\n" +
+	"\x06errors\x18\x02 \x03(\v2..flotilla.api.v1.NodeStatsResponse.ErrorsEntryR\x06errors\x1a9\n" +
+	"\vErrorsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xda\x01\n" +
 	"\x14LoadImageAllResponse\x12<\n" +
 	"\x05nodes\x18\x01 \x03(\v2&.flotilla.kubelet.v1.LoadImageResponseR\x05nodes\x12I\n" +
 	"\x06errors\x18\x02 \x03(\v21.flotilla.api.v1.LoadImageAllResponse.ErrorsEntryR\x06errors\x1a9\n" +
@@ -1303,11 +1419,12 @@ const file_flotilla_api_v1_api_proto_rawDesc = "" +
 	"\fUpdateStatus\x12$.flotilla.api.v1.UpdateStatusRequest\x1a%.flotilla.api.v1.UpdateStatusResponse\x12I\n" +
 	"\x06Delete\x12\x1e.flotilla.api.v1.DeleteRequest\x1a\x1f.flotilla.api.v1.DeleteResponse\x12H\n" +
 	"\x05Watch\x12\x1d.flotilla.api.v1.WatchRequest\x1a\x1e.flotilla.api.v1.WatchResponse0\x01\x12C\n" +
-	"\x04Bind\x12\x1c.flotilla.api.v1.BindRequest\x1a\x1d.flotilla.api.v1.BindResponse2\xa7\x02\n" +
+	"\x04Bind\x12\x1c.flotilla.api.v1.BindRequest\x1a\x1d.flotilla.api.v1.BindResponse2\xfb\x02\n" +
 	"\x10NodeProxyService\x12b\n" +
 	"\aPodLogs\x12).flotilla.kubelet.v1.ContainerLogsRequest\x1a*.flotilla.kubelet.v1.ContainerLogsResponse0\x01\x12R\n" +
 	"\aPodExec\x12 .flotilla.kubelet.v1.ExecRequest\x1a!.flotilla.kubelet.v1.ExecResponse(\x010\x01\x12[\n" +
-	"\tLoadImage\x12%.flotilla.kubelet.v1.LoadImageRequest\x1a%.flotilla.api.v1.LoadImageAllResponse(\x01B)Z'flotilla.io/proto/flotilla/api/v1;apiv1b\x06proto3"
+	"\tLoadImage\x12%.flotilla.kubelet.v1.LoadImageRequest\x1a%.flotilla.api.v1.LoadImageAllResponse(\x01\x12R\n" +
+	"\tNodeStats\x12!.flotilla.api.v1.NodeStatsRequest\x1a\".flotilla.api.v1.NodeStatsResponseB)Z'flotilla.io/proto/flotilla/api/v1;apiv1b\x06proto3"
 
 var (
 	file_flotilla_api_v1_api_proto_rawDescOnce sync.Once
@@ -1322,81 +1439,91 @@ func file_flotilla_api_v1_api_proto_rawDescGZIP() []byte {
 }
 
 var file_flotilla_api_v1_api_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_flotilla_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_flotilla_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_flotilla_api_v1_api_proto_goTypes = []any{
 	(EventType)(0),                   // 0: flotilla.api.v1.EventType
-	(*LoadImageAllResponse)(nil),     // 1: flotilla.api.v1.LoadImageAllResponse
-	(*CreateRequest)(nil),            // 2: flotilla.api.v1.CreateRequest
-	(*CreateResponse)(nil),           // 3: flotilla.api.v1.CreateResponse
-	(*GetRequest)(nil),               // 4: flotilla.api.v1.GetRequest
-	(*GetResponse)(nil),              // 5: flotilla.api.v1.GetResponse
-	(*ListRequest)(nil),              // 6: flotilla.api.v1.ListRequest
-	(*ListResponse)(nil),             // 7: flotilla.api.v1.ListResponse
-	(*UpdateRequest)(nil),            // 8: flotilla.api.v1.UpdateRequest
-	(*UpdateResponse)(nil),           // 9: flotilla.api.v1.UpdateResponse
-	(*UpdateStatusRequest)(nil),      // 10: flotilla.api.v1.UpdateStatusRequest
-	(*UpdateStatusResponse)(nil),     // 11: flotilla.api.v1.UpdateStatusResponse
-	(*Preconditions)(nil),            // 12: flotilla.api.v1.Preconditions
-	(*DeleteRequest)(nil),            // 13: flotilla.api.v1.DeleteRequest
-	(*DeleteResponse)(nil),           // 14: flotilla.api.v1.DeleteResponse
-	(*BindRequest)(nil),              // 15: flotilla.api.v1.BindRequest
-	(*BindResponse)(nil),             // 16: flotilla.api.v1.BindResponse
-	(*WatchRequest)(nil),             // 17: flotilla.api.v1.WatchRequest
-	(*WatchEvent)(nil),               // 18: flotilla.api.v1.WatchEvent
-	(*WatchResponse)(nil),            // 19: flotilla.api.v1.WatchResponse
-	nil,                              // 20: flotilla.api.v1.LoadImageAllResponse.ErrorsEntry
-	(*v1.LoadImageResponse)(nil),     // 21: flotilla.kubelet.v1.LoadImageResponse
-	(*anypb.Any)(nil),                // 22: google.protobuf.Any
-	(*v1.ContainerLogsRequest)(nil),  // 23: flotilla.kubelet.v1.ContainerLogsRequest
-	(*v1.ExecRequest)(nil),           // 24: flotilla.kubelet.v1.ExecRequest
-	(*v1.LoadImageRequest)(nil),      // 25: flotilla.kubelet.v1.LoadImageRequest
-	(*v1.ContainerLogsResponse)(nil), // 26: flotilla.kubelet.v1.ContainerLogsResponse
-	(*v1.ExecResponse)(nil),          // 27: flotilla.kubelet.v1.ExecResponse
+	(*NodeStatsRequest)(nil),         // 1: flotilla.api.v1.NodeStatsRequest
+	(*NodeStatsResponse)(nil),        // 2: flotilla.api.v1.NodeStatsResponse
+	(*LoadImageAllResponse)(nil),     // 3: flotilla.api.v1.LoadImageAllResponse
+	(*CreateRequest)(nil),            // 4: flotilla.api.v1.CreateRequest
+	(*CreateResponse)(nil),           // 5: flotilla.api.v1.CreateResponse
+	(*GetRequest)(nil),               // 6: flotilla.api.v1.GetRequest
+	(*GetResponse)(nil),              // 7: flotilla.api.v1.GetResponse
+	(*ListRequest)(nil),              // 8: flotilla.api.v1.ListRequest
+	(*ListResponse)(nil),             // 9: flotilla.api.v1.ListResponse
+	(*UpdateRequest)(nil),            // 10: flotilla.api.v1.UpdateRequest
+	(*UpdateResponse)(nil),           // 11: flotilla.api.v1.UpdateResponse
+	(*UpdateStatusRequest)(nil),      // 12: flotilla.api.v1.UpdateStatusRequest
+	(*UpdateStatusResponse)(nil),     // 13: flotilla.api.v1.UpdateStatusResponse
+	(*Preconditions)(nil),            // 14: flotilla.api.v1.Preconditions
+	(*DeleteRequest)(nil),            // 15: flotilla.api.v1.DeleteRequest
+	(*DeleteResponse)(nil),           // 16: flotilla.api.v1.DeleteResponse
+	(*BindRequest)(nil),              // 17: flotilla.api.v1.BindRequest
+	(*BindResponse)(nil),             // 18: flotilla.api.v1.BindResponse
+	(*WatchRequest)(nil),             // 19: flotilla.api.v1.WatchRequest
+	(*WatchEvent)(nil),               // 20: flotilla.api.v1.WatchEvent
+	(*WatchResponse)(nil),            // 21: flotilla.api.v1.WatchResponse
+	nil,                              // 22: flotilla.api.v1.NodeStatsResponse.ErrorsEntry
+	nil,                              // 23: flotilla.api.v1.LoadImageAllResponse.ErrorsEntry
+	(*v1.StatsRequest)(nil),          // 24: flotilla.kubelet.v1.StatsRequest
+	(*v1.StatsResponse)(nil),         // 25: flotilla.kubelet.v1.StatsResponse
+	(*v1.LoadImageResponse)(nil),     // 26: flotilla.kubelet.v1.LoadImageResponse
+	(*anypb.Any)(nil),                // 27: google.protobuf.Any
+	(*v1.ContainerLogsRequest)(nil),  // 28: flotilla.kubelet.v1.ContainerLogsRequest
+	(*v1.ExecRequest)(nil),           // 29: flotilla.kubelet.v1.ExecRequest
+	(*v1.LoadImageRequest)(nil),      // 30: flotilla.kubelet.v1.LoadImageRequest
+	(*v1.ContainerLogsResponse)(nil), // 31: flotilla.kubelet.v1.ContainerLogsResponse
+	(*v1.ExecResponse)(nil),          // 32: flotilla.kubelet.v1.ExecResponse
 }
 var file_flotilla_api_v1_api_proto_depIdxs = []int32{
-	21, // 0: flotilla.api.v1.LoadImageAllResponse.nodes:type_name -> flotilla.kubelet.v1.LoadImageResponse
-	20, // 1: flotilla.api.v1.LoadImageAllResponse.errors:type_name -> flotilla.api.v1.LoadImageAllResponse.ErrorsEntry
-	22, // 2: flotilla.api.v1.CreateRequest.object:type_name -> google.protobuf.Any
-	22, // 3: flotilla.api.v1.CreateResponse.object:type_name -> google.protobuf.Any
-	22, // 4: flotilla.api.v1.GetResponse.object:type_name -> google.protobuf.Any
-	22, // 5: flotilla.api.v1.ListResponse.items:type_name -> google.protobuf.Any
-	22, // 6: flotilla.api.v1.UpdateRequest.object:type_name -> google.protobuf.Any
-	22, // 7: flotilla.api.v1.UpdateResponse.object:type_name -> google.protobuf.Any
-	22, // 8: flotilla.api.v1.UpdateStatusRequest.object:type_name -> google.protobuf.Any
-	22, // 9: flotilla.api.v1.UpdateStatusResponse.object:type_name -> google.protobuf.Any
-	12, // 10: flotilla.api.v1.DeleteRequest.preconditions:type_name -> flotilla.api.v1.Preconditions
-	22, // 11: flotilla.api.v1.DeleteResponse.object:type_name -> google.protobuf.Any
-	22, // 12: flotilla.api.v1.BindResponse.object:type_name -> google.protobuf.Any
-	0,  // 13: flotilla.api.v1.WatchEvent.type:type_name -> flotilla.api.v1.EventType
-	22, // 14: flotilla.api.v1.WatchEvent.object:type_name -> google.protobuf.Any
-	18, // 15: flotilla.api.v1.WatchResponse.events:type_name -> flotilla.api.v1.WatchEvent
-	2,  // 16: flotilla.api.v1.ResourceService.Create:input_type -> flotilla.api.v1.CreateRequest
-	4,  // 17: flotilla.api.v1.ResourceService.Get:input_type -> flotilla.api.v1.GetRequest
-	6,  // 18: flotilla.api.v1.ResourceService.List:input_type -> flotilla.api.v1.ListRequest
-	8,  // 19: flotilla.api.v1.ResourceService.Update:input_type -> flotilla.api.v1.UpdateRequest
-	10, // 20: flotilla.api.v1.ResourceService.UpdateStatus:input_type -> flotilla.api.v1.UpdateStatusRequest
-	13, // 21: flotilla.api.v1.ResourceService.Delete:input_type -> flotilla.api.v1.DeleteRequest
-	17, // 22: flotilla.api.v1.ResourceService.Watch:input_type -> flotilla.api.v1.WatchRequest
-	15, // 23: flotilla.api.v1.ResourceService.Bind:input_type -> flotilla.api.v1.BindRequest
-	23, // 24: flotilla.api.v1.NodeProxyService.PodLogs:input_type -> flotilla.kubelet.v1.ContainerLogsRequest
-	24, // 25: flotilla.api.v1.NodeProxyService.PodExec:input_type -> flotilla.kubelet.v1.ExecRequest
-	25, // 26: flotilla.api.v1.NodeProxyService.LoadImage:input_type -> flotilla.kubelet.v1.LoadImageRequest
-	3,  // 27: flotilla.api.v1.ResourceService.Create:output_type -> flotilla.api.v1.CreateResponse
-	5,  // 28: flotilla.api.v1.ResourceService.Get:output_type -> flotilla.api.v1.GetResponse
-	7,  // 29: flotilla.api.v1.ResourceService.List:output_type -> flotilla.api.v1.ListResponse
-	9,  // 30: flotilla.api.v1.ResourceService.Update:output_type -> flotilla.api.v1.UpdateResponse
-	11, // 31: flotilla.api.v1.ResourceService.UpdateStatus:output_type -> flotilla.api.v1.UpdateStatusResponse
-	14, // 32: flotilla.api.v1.ResourceService.Delete:output_type -> flotilla.api.v1.DeleteResponse
-	19, // 33: flotilla.api.v1.ResourceService.Watch:output_type -> flotilla.api.v1.WatchResponse
-	16, // 34: flotilla.api.v1.ResourceService.Bind:output_type -> flotilla.api.v1.BindResponse
-	26, // 35: flotilla.api.v1.NodeProxyService.PodLogs:output_type -> flotilla.kubelet.v1.ContainerLogsResponse
-	27, // 36: flotilla.api.v1.NodeProxyService.PodExec:output_type -> flotilla.kubelet.v1.ExecResponse
-	1,  // 37: flotilla.api.v1.NodeProxyService.LoadImage:output_type -> flotilla.api.v1.LoadImageAllResponse
-	27, // [27:38] is the sub-list for method output_type
-	16, // [16:27] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	24, // 0: flotilla.api.v1.NodeStatsRequest.stats:type_name -> flotilla.kubelet.v1.StatsRequest
+	25, // 1: flotilla.api.v1.NodeStatsResponse.nodes:type_name -> flotilla.kubelet.v1.StatsResponse
+	22, // 2: flotilla.api.v1.NodeStatsResponse.errors:type_name -> flotilla.api.v1.NodeStatsResponse.ErrorsEntry
+	26, // 3: flotilla.api.v1.LoadImageAllResponse.nodes:type_name -> flotilla.kubelet.v1.LoadImageResponse
+	23, // 4: flotilla.api.v1.LoadImageAllResponse.errors:type_name -> flotilla.api.v1.LoadImageAllResponse.ErrorsEntry
+	27, // 5: flotilla.api.v1.CreateRequest.object:type_name -> google.protobuf.Any
+	27, // 6: flotilla.api.v1.CreateResponse.object:type_name -> google.protobuf.Any
+	27, // 7: flotilla.api.v1.GetResponse.object:type_name -> google.protobuf.Any
+	27, // 8: flotilla.api.v1.ListResponse.items:type_name -> google.protobuf.Any
+	27, // 9: flotilla.api.v1.UpdateRequest.object:type_name -> google.protobuf.Any
+	27, // 10: flotilla.api.v1.UpdateResponse.object:type_name -> google.protobuf.Any
+	27, // 11: flotilla.api.v1.UpdateStatusRequest.object:type_name -> google.protobuf.Any
+	27, // 12: flotilla.api.v1.UpdateStatusResponse.object:type_name -> google.protobuf.Any
+	14, // 13: flotilla.api.v1.DeleteRequest.preconditions:type_name -> flotilla.api.v1.Preconditions
+	27, // 14: flotilla.api.v1.DeleteResponse.object:type_name -> google.protobuf.Any
+	27, // 15: flotilla.api.v1.BindResponse.object:type_name -> google.protobuf.Any
+	0,  // 16: flotilla.api.v1.WatchEvent.type:type_name -> flotilla.api.v1.EventType
+	27, // 17: flotilla.api.v1.WatchEvent.object:type_name -> google.protobuf.Any
+	20, // 18: flotilla.api.v1.WatchResponse.events:type_name -> flotilla.api.v1.WatchEvent
+	4,  // 19: flotilla.api.v1.ResourceService.Create:input_type -> flotilla.api.v1.CreateRequest
+	6,  // 20: flotilla.api.v1.ResourceService.Get:input_type -> flotilla.api.v1.GetRequest
+	8,  // 21: flotilla.api.v1.ResourceService.List:input_type -> flotilla.api.v1.ListRequest
+	10, // 22: flotilla.api.v1.ResourceService.Update:input_type -> flotilla.api.v1.UpdateRequest
+	12, // 23: flotilla.api.v1.ResourceService.UpdateStatus:input_type -> flotilla.api.v1.UpdateStatusRequest
+	15, // 24: flotilla.api.v1.ResourceService.Delete:input_type -> flotilla.api.v1.DeleteRequest
+	19, // 25: flotilla.api.v1.ResourceService.Watch:input_type -> flotilla.api.v1.WatchRequest
+	17, // 26: flotilla.api.v1.ResourceService.Bind:input_type -> flotilla.api.v1.BindRequest
+	28, // 27: flotilla.api.v1.NodeProxyService.PodLogs:input_type -> flotilla.kubelet.v1.ContainerLogsRequest
+	29, // 28: flotilla.api.v1.NodeProxyService.PodExec:input_type -> flotilla.kubelet.v1.ExecRequest
+	30, // 29: flotilla.api.v1.NodeProxyService.LoadImage:input_type -> flotilla.kubelet.v1.LoadImageRequest
+	1,  // 30: flotilla.api.v1.NodeProxyService.NodeStats:input_type -> flotilla.api.v1.NodeStatsRequest
+	5,  // 31: flotilla.api.v1.ResourceService.Create:output_type -> flotilla.api.v1.CreateResponse
+	7,  // 32: flotilla.api.v1.ResourceService.Get:output_type -> flotilla.api.v1.GetResponse
+	9,  // 33: flotilla.api.v1.ResourceService.List:output_type -> flotilla.api.v1.ListResponse
+	11, // 34: flotilla.api.v1.ResourceService.Update:output_type -> flotilla.api.v1.UpdateResponse
+	13, // 35: flotilla.api.v1.ResourceService.UpdateStatus:output_type -> flotilla.api.v1.UpdateStatusResponse
+	16, // 36: flotilla.api.v1.ResourceService.Delete:output_type -> flotilla.api.v1.DeleteResponse
+	21, // 37: flotilla.api.v1.ResourceService.Watch:output_type -> flotilla.api.v1.WatchResponse
+	18, // 38: flotilla.api.v1.ResourceService.Bind:output_type -> flotilla.api.v1.BindResponse
+	31, // 39: flotilla.api.v1.NodeProxyService.PodLogs:output_type -> flotilla.kubelet.v1.ContainerLogsResponse
+	32, // 40: flotilla.api.v1.NodeProxyService.PodExec:output_type -> flotilla.kubelet.v1.ExecResponse
+	3,  // 41: flotilla.api.v1.NodeProxyService.LoadImage:output_type -> flotilla.api.v1.LoadImageAllResponse
+	2,  // 42: flotilla.api.v1.NodeProxyService.NodeStats:output_type -> flotilla.api.v1.NodeStatsResponse
+	31, // [31:43] is the sub-list for method output_type
+	19, // [19:31] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_flotilla_api_v1_api_proto_init() }
@@ -1404,14 +1531,14 @@ func file_flotilla_api_v1_api_proto_init() {
 	if File_flotilla_api_v1_api_proto != nil {
 		return
 	}
-	file_flotilla_api_v1_api_proto_msgTypes[12].OneofWrappers = []any{}
+	file_flotilla_api_v1_api_proto_msgTypes[14].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_flotilla_api_v1_api_proto_rawDesc), len(file_flotilla_api_v1_api_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   20,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

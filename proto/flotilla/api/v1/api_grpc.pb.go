@@ -428,6 +428,7 @@ const (
 	NodeProxyService_PodLogs_FullMethodName   = "/flotilla.api.v1.NodeProxyService/PodLogs"
 	NodeProxyService_PodExec_FullMethodName   = "/flotilla.api.v1.NodeProxyService/PodExec"
 	NodeProxyService_LoadImage_FullMethodName = "/flotilla.api.v1.NodeProxyService/LoadImage"
+	NodeProxyService_NodeStats_FullMethodName = "/flotilla.api.v1.NodeProxyService/NodeStats"
 )
 
 // NodeProxyServiceClient is the client API for NodeProxyService service.
@@ -445,6 +446,9 @@ type NodeProxyServiceClient interface {
 	// the first request's name as "archive.tar@node1,node2") and answers one
 	// LoadImageResponse per node.
 	LoadImage(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[v1.LoadImageRequest, LoadImageAllResponse], error)
+	// NodeStats asks the kubelets of the named nodes (else of every Ready
+	// node) for their Stats, as `flotctl top` needs.
+	NodeStats(ctx context.Context, in *NodeStatsRequest, opts ...grpc.CallOption) (*NodeStatsResponse, error)
 }
 
 type nodeProxyServiceClient struct {
@@ -500,6 +504,16 @@ func (c *nodeProxyServiceClient) LoadImage(ctx context.Context, opts ...grpc.Cal
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type NodeProxyService_LoadImageClient = grpc.ClientStreamingClient[v1.LoadImageRequest, LoadImageAllResponse]
 
+func (c *nodeProxyServiceClient) NodeStats(ctx context.Context, in *NodeStatsRequest, opts ...grpc.CallOption) (*NodeStatsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NodeStatsResponse)
+	err := c.cc.Invoke(ctx, NodeProxyService_NodeStats_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // NodeProxyServiceServer is the server API for NodeProxyService service.
 // All implementations must embed UnimplementedNodeProxyServiceServer
 // for forward compatibility.
@@ -515,6 +529,9 @@ type NodeProxyServiceServer interface {
 	// the first request's name as "archive.tar@node1,node2") and answers one
 	// LoadImageResponse per node.
 	LoadImage(grpc.ClientStreamingServer[v1.LoadImageRequest, LoadImageAllResponse]) error
+	// NodeStats asks the kubelets of the named nodes (else of every Ready
+	// node) for their Stats, as `flotctl top` needs.
+	NodeStats(context.Context, *NodeStatsRequest) (*NodeStatsResponse, error)
 	mustEmbedUnimplementedNodeProxyServiceServer()
 }
 
@@ -533,6 +550,9 @@ func (UnimplementedNodeProxyServiceServer) PodExec(grpc.BidiStreamingServer[v1.E
 }
 func (UnimplementedNodeProxyServiceServer) LoadImage(grpc.ClientStreamingServer[v1.LoadImageRequest, LoadImageAllResponse]) error {
 	return status.Error(codes.Unimplemented, "method LoadImage not implemented")
+}
+func (UnimplementedNodeProxyServiceServer) NodeStats(context.Context, *NodeStatsRequest) (*NodeStatsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method NodeStats not implemented")
 }
 func (UnimplementedNodeProxyServiceServer) mustEmbedUnimplementedNodeProxyServiceServer() {}
 func (UnimplementedNodeProxyServiceServer) testEmbeddedByValue()                          {}
@@ -580,13 +600,36 @@ func _NodeProxyService_LoadImage_Handler(srv interface{}, stream grpc.ServerStre
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type NodeProxyService_LoadImageServer = grpc.ClientStreamingServer[v1.LoadImageRequest, LoadImageAllResponse]
 
+func _NodeProxyService_NodeStats_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NodeStatsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodeProxyServiceServer).NodeStats(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: NodeProxyService_NodeStats_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodeProxyServiceServer).NodeStats(ctx, req.(*NodeStatsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // NodeProxyService_ServiceDesc is the grpc.ServiceDesc for NodeProxyService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
 var NodeProxyService_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "flotilla.api.v1.NodeProxyService",
 	HandlerType: (*NodeProxyServiceServer)(nil),
-	Methods:     []grpc.MethodDesc{},
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "NodeStats",
+			Handler:    _NodeProxyService_NodeStats_Handler,
+		},
+	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "PodLogs",

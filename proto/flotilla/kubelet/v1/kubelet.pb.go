@@ -677,6 +677,444 @@ func (x *LoadImageResponse) GetNode() string {
 	return ""
 }
 
+type StatsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// namespace limits the pods reported; empty reports every namespace.
+	Namespace string `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// pod limits the report to one pod of namespace.
+	Pod           string `protobuf:"bytes,2,opt,name=pod,proto3" json:"pod,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatsRequest) Reset() {
+	*x = StatsRequest{}
+	mi := &file_flotilla_kubelet_v1_kubelet_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatsRequest) ProtoMessage() {}
+
+func (x *StatsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_flotilla_kubelet_v1_kubelet_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatsRequest.ProtoReflect.Descriptor instead.
+func (*StatsRequest) Descriptor() ([]byte, []int) {
+	return file_flotilla_kubelet_v1_kubelet_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *StatsRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *StatsRequest) GetPod() string {
+	if x != nil {
+		return x.Pod
+	}
+	return ""
+}
+
+type StatsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          *NodeStats             `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Pods          []*PodStats            `protobuf:"bytes,2,rep,name=pods,proto3" json:"pods,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatsResponse) Reset() {
+	*x = StatsResponse{}
+	mi := &file_flotilla_kubelet_v1_kubelet_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatsResponse) ProtoMessage() {}
+
+func (x *StatsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_flotilla_kubelet_v1_kubelet_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatsResponse.ProtoReflect.Descriptor instead.
+func (*StatsResponse) Descriptor() ([]byte, []int) {
+	return file_flotilla_kubelet_v1_kubelet_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *StatsResponse) GetNode() *NodeStats {
+	if x != nil {
+		return x.Node
+	}
+	return nil
+}
+
+func (x *StatsResponse) GetPods() []*PodStats {
+	if x != nil {
+		return x.Pods
+	}
+	return nil
+}
+
+// CPUStats: usage_nano_cores is the rate over the last sampling window (as
+// upstream's summary API); usage_core_nano_seconds is cumulative.
+type CPUStats struct {
+	state                protoimpl.MessageState `protogen:"open.v1"`
+	Time                 *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	UsageNanoCores       uint64                 `protobuf:"varint,2,opt,name=usage_nano_cores,json=usageNanoCores,proto3" json:"usage_nano_cores,omitempty"`
+	UsageCoreNanoSeconds uint64                 `protobuf:"varint,3,opt,name=usage_core_nano_seconds,json=usageCoreNanoSeconds,proto3" json:"usage_core_nano_seconds,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *CPUStats) Reset() {
+	*x = CPUStats{}
+	mi := &file_flotilla_kubelet_v1_kubelet_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CPUStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CPUStats) ProtoMessage() {}
+
+func (x *CPUStats) ProtoReflect() protoreflect.Message {
+	mi := &file_flotilla_kubelet_v1_kubelet_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CPUStats.ProtoReflect.Descriptor instead.
+func (*CPUStats) Descriptor() ([]byte, []int) {
+	return file_flotilla_kubelet_v1_kubelet_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *CPUStats) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *CPUStats) GetUsageNanoCores() uint64 {
+	if x != nil {
+		return x.UsageNanoCores
+	}
+	return 0
+}
+
+func (x *CPUStats) GetUsageCoreNanoSeconds() uint64 {
+	if x != nil {
+		return x.UsageCoreNanoSeconds
+	}
+	return 0
+}
+
+// MemoryStats: working_set_bytes is usage minus inactive file cache, the
+// figure `top` shows and eviction uses.
+type MemoryStats struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Time            *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	UsageBytes      uint64                 `protobuf:"varint,2,opt,name=usage_bytes,json=usageBytes,proto3" json:"usage_bytes,omitempty"`
+	WorkingSetBytes uint64                 `protobuf:"varint,3,opt,name=working_set_bytes,json=workingSetBytes,proto3" json:"working_set_bytes,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *MemoryStats) Reset() {
+	*x = MemoryStats{}
+	mi := &file_flotilla_kubelet_v1_kubelet_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MemoryStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MemoryStats) ProtoMessage() {}
+
+func (x *MemoryStats) ProtoReflect() protoreflect.Message {
+	mi := &file_flotilla_kubelet_v1_kubelet_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MemoryStats.ProtoReflect.Descriptor instead.
+func (*MemoryStats) Descriptor() ([]byte, []int) {
+	return file_flotilla_kubelet_v1_kubelet_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *MemoryStats) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *MemoryStats) GetUsageBytes() uint64 {
+	if x != nil {
+		return x.UsageBytes
+	}
+	return 0
+}
+
+func (x *MemoryStats) GetWorkingSetBytes() uint64 {
+	if x != nil {
+		return x.WorkingSetBytes
+	}
+	return 0
+}
+
+type NodeStats struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// node_name is the kubelet's node.
+	NodeName string `protobuf:"bytes,1,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
+	// cpu and memory are the whole machine's (several simulated nodes on one
+	// machine report the same figures).
+	Cpu    *CPUStats    `protobuf:"bytes,2,opt,name=cpu,proto3" json:"cpu,omitempty"`
+	Memory *MemoryStats `protobuf:"bytes,3,opt,name=memory,proto3" json:"memory,omitempty"`
+	// pods_cpu and pods_memory sum this kubelet's pods.
+	PodsCpu       *CPUStats    `protobuf:"bytes,4,opt,name=pods_cpu,json=podsCpu,proto3" json:"pods_cpu,omitempty"`
+	PodsMemory    *MemoryStats `protobuf:"bytes,5,opt,name=pods_memory,json=podsMemory,proto3" json:"pods_memory,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeStats) Reset() {
+	*x = NodeStats{}
+	mi := &file_flotilla_kubelet_v1_kubelet_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeStats) ProtoMessage() {}
+
+func (x *NodeStats) ProtoReflect() protoreflect.Message {
+	mi := &file_flotilla_kubelet_v1_kubelet_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeStats.ProtoReflect.Descriptor instead.
+func (*NodeStats) Descriptor() ([]byte, []int) {
+	return file_flotilla_kubelet_v1_kubelet_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *NodeStats) GetNodeName() string {
+	if x != nil {
+		return x.NodeName
+	}
+	return ""
+}
+
+func (x *NodeStats) GetCpu() *CPUStats {
+	if x != nil {
+		return x.Cpu
+	}
+	return nil
+}
+
+func (x *NodeStats) GetMemory() *MemoryStats {
+	if x != nil {
+		return x.Memory
+	}
+	return nil
+}
+
+func (x *NodeStats) GetPodsCpu() *CPUStats {
+	if x != nil {
+		return x.PodsCpu
+	}
+	return nil
+}
+
+func (x *NodeStats) GetPodsMemory() *MemoryStats {
+	if x != nil {
+		return x.PodsMemory
+	}
+	return nil
+}
+
+type PodStats struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Uid           string                 `protobuf:"bytes,3,opt,name=uid,proto3" json:"uid,omitempty"`
+	Containers    []*ContainerStats      `protobuf:"bytes,4,rep,name=containers,proto3" json:"containers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PodStats) Reset() {
+	*x = PodStats{}
+	mi := &file_flotilla_kubelet_v1_kubelet_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PodStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PodStats) ProtoMessage() {}
+
+func (x *PodStats) ProtoReflect() protoreflect.Message {
+	mi := &file_flotilla_kubelet_v1_kubelet_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PodStats.ProtoReflect.Descriptor instead.
+func (*PodStats) Descriptor() ([]byte, []int) {
+	return file_flotilla_kubelet_v1_kubelet_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *PodStats) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *PodStats) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PodStats) GetUid() string {
+	if x != nil {
+		return x.Uid
+	}
+	return ""
+}
+
+func (x *PodStats) GetContainers() []*ContainerStats {
+	if x != nil {
+		return x.Containers
+	}
+	return nil
+}
+
+type ContainerStats struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Cpu           *CPUStats              `protobuf:"bytes,2,opt,name=cpu,proto3" json:"cpu,omitempty"`
+	Memory        *MemoryStats           `protobuf:"bytes,3,opt,name=memory,proto3" json:"memory,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContainerStats) Reset() {
+	*x = ContainerStats{}
+	mi := &file_flotilla_kubelet_v1_kubelet_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContainerStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContainerStats) ProtoMessage() {}
+
+func (x *ContainerStats) ProtoReflect() protoreflect.Message {
+	mi := &file_flotilla_kubelet_v1_kubelet_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContainerStats.ProtoReflect.Descriptor instead.
+func (*ContainerStats) Descriptor() ([]byte, []int) {
+	return file_flotilla_kubelet_v1_kubelet_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ContainerStats) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ContainerStats) GetCpu() *CPUStats {
+	if x != nil {
+		return x.Cpu
+	}
+	return nil
+}
+
+func (x *ContainerStats) GetMemory() *MemoryStats {
+	if x != nil {
+		return x.Memory
+	}
+	return nil
+}
+
 var File_flotilla_kubelet_v1_kubelet_proto protoreflect.FileDescriptor
 
 const file_flotilla_kubelet_v1_kubelet_proto_rawDesc = "" +
@@ -733,11 +1171,45 @@ const file_flotilla_kubelet_v1_kubelet_proto_rawDesc = "" +
 	"\arequest\"?\n" +
 	"\x11LoadImageResponse\x12\x16\n" +
 	"\x06images\x18\x01 \x03(\tR\x06images\x12\x12\n" +
-	"\x04node\x18\x02 \x01(\tR\x04node2\xa9\x02\n" +
+	"\x04node\x18\x02 \x01(\tR\x04node\">\n" +
+	"\fStatsRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x10\n" +
+	"\x03pod\x18\x02 \x01(\tR\x03pod\"v\n" +
+	"\rStatsResponse\x122\n" +
+	"\x04node\x18\x01 \x01(\v2\x1e.flotilla.kubelet.v1.NodeStatsR\x04node\x121\n" +
+	"\x04pods\x18\x02 \x03(\v2\x1d.flotilla.kubelet.v1.PodStatsR\x04pods\"\x9b\x01\n" +
+	"\bCPUStats\x12.\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12(\n" +
+	"\x10usage_nano_cores\x18\x02 \x01(\x04R\x0eusageNanoCores\x125\n" +
+	"\x17usage_core_nano_seconds\x18\x03 \x01(\x04R\x14usageCoreNanoSeconds\"\x8a\x01\n" +
+	"\vMemoryStats\x12.\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x1f\n" +
+	"\vusage_bytes\x18\x02 \x01(\x04R\n" +
+	"usageBytes\x12*\n" +
+	"\x11working_set_bytes\x18\x03 \x01(\x04R\x0fworkingSetBytes\"\x90\x02\n" +
+	"\tNodeStats\x12\x1b\n" +
+	"\tnode_name\x18\x01 \x01(\tR\bnodeName\x12/\n" +
+	"\x03cpu\x18\x02 \x01(\v2\x1d.flotilla.kubelet.v1.CPUStatsR\x03cpu\x128\n" +
+	"\x06memory\x18\x03 \x01(\v2 .flotilla.kubelet.v1.MemoryStatsR\x06memory\x128\n" +
+	"\bpods_cpu\x18\x04 \x01(\v2\x1d.flotilla.kubelet.v1.CPUStatsR\apodsCpu\x12A\n" +
+	"\vpods_memory\x18\x05 \x01(\v2 .flotilla.kubelet.v1.MemoryStatsR\n" +
+	"podsMemory\"\x93\x01\n" +
+	"\bPodStats\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x10\n" +
+	"\x03uid\x18\x03 \x01(\tR\x03uid\x12C\n" +
+	"\n" +
+	"containers\x18\x04 \x03(\v2#.flotilla.kubelet.v1.ContainerStatsR\n" +
+	"containers\"\x8f\x01\n" +
+	"\x0eContainerStats\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12/\n" +
+	"\x03cpu\x18\x02 \x01(\v2\x1d.flotilla.kubelet.v1.CPUStatsR\x03cpu\x128\n" +
+	"\x06memory\x18\x03 \x01(\v2 .flotilla.kubelet.v1.MemoryStatsR\x06memory2\xf9\x02\n" +
 	"\x0eKubeletService\x12h\n" +
 	"\rContainerLogs\x12).flotilla.kubelet.v1.ContainerLogsRequest\x1a*.flotilla.kubelet.v1.ContainerLogsResponse0\x01\x12O\n" +
 	"\x04Exec\x12 .flotilla.kubelet.v1.ExecRequest\x1a!.flotilla.kubelet.v1.ExecResponse(\x010\x01\x12\\\n" +
-	"\tLoadImage\x12%.flotilla.kubelet.v1.LoadImageRequest\x1a&.flotilla.kubelet.v1.LoadImageResponse(\x01B1Z/flotilla.io/proto/flotilla/kubelet/v1;kubeletv1b\x06proto3"
+	"\tLoadImage\x12%.flotilla.kubelet.v1.LoadImageRequest\x1a&.flotilla.kubelet.v1.LoadImageResponse(\x01\x12N\n" +
+	"\x05Stats\x12!.flotilla.kubelet.v1.StatsRequest\x1a\".flotilla.kubelet.v1.StatsResponseB1Z/flotilla.io/proto/flotilla/kubelet/v1;kubeletv1b\x06proto3"
 
 var (
 	file_flotilla_kubelet_v1_kubelet_proto_rawDescOnce sync.Once
@@ -751,7 +1223,7 @@ func file_flotilla_kubelet_v1_kubelet_proto_rawDescGZIP() []byte {
 	return file_flotilla_kubelet_v1_kubelet_proto_rawDescData
 }
 
-var file_flotilla_kubelet_v1_kubelet_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_flotilla_kubelet_v1_kubelet_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_flotilla_kubelet_v1_kubelet_proto_goTypes = []any{
 	(*ContainerLogsRequest)(nil),  // 0: flotilla.kubelet.v1.ContainerLogsRequest
 	(*ContainerLogsResponse)(nil), // 1: flotilla.kubelet.v1.ContainerLogsResponse
@@ -761,23 +1233,43 @@ var file_flotilla_kubelet_v1_kubelet_proto_goTypes = []any{
 	(*ExecResponse)(nil),          // 5: flotilla.kubelet.v1.ExecResponse
 	(*LoadImageRequest)(nil),      // 6: flotilla.kubelet.v1.LoadImageRequest
 	(*LoadImageResponse)(nil),     // 7: flotilla.kubelet.v1.LoadImageResponse
-	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
+	(*StatsRequest)(nil),          // 8: flotilla.kubelet.v1.StatsRequest
+	(*StatsResponse)(nil),         // 9: flotilla.kubelet.v1.StatsResponse
+	(*CPUStats)(nil),              // 10: flotilla.kubelet.v1.CPUStats
+	(*MemoryStats)(nil),           // 11: flotilla.kubelet.v1.MemoryStats
+	(*NodeStats)(nil),             // 12: flotilla.kubelet.v1.NodeStats
+	(*PodStats)(nil),              // 13: flotilla.kubelet.v1.PodStats
+	(*ContainerStats)(nil),        // 14: flotilla.kubelet.v1.ContainerStats
+	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
 }
 var file_flotilla_kubelet_v1_kubelet_proto_depIdxs = []int32{
-	8, // 0: flotilla.kubelet.v1.ContainerLogsRequest.since_time:type_name -> google.protobuf.Timestamp
-	2, // 1: flotilla.kubelet.v1.ExecRequest.start:type_name -> flotilla.kubelet.v1.ExecStart
-	3, // 2: flotilla.kubelet.v1.ExecRequest.resize:type_name -> flotilla.kubelet.v1.TerminalSize
-	0, // 3: flotilla.kubelet.v1.KubeletService.ContainerLogs:input_type -> flotilla.kubelet.v1.ContainerLogsRequest
-	4, // 4: flotilla.kubelet.v1.KubeletService.Exec:input_type -> flotilla.kubelet.v1.ExecRequest
-	6, // 5: flotilla.kubelet.v1.KubeletService.LoadImage:input_type -> flotilla.kubelet.v1.LoadImageRequest
-	1, // 6: flotilla.kubelet.v1.KubeletService.ContainerLogs:output_type -> flotilla.kubelet.v1.ContainerLogsResponse
-	5, // 7: flotilla.kubelet.v1.KubeletService.Exec:output_type -> flotilla.kubelet.v1.ExecResponse
-	7, // 8: flotilla.kubelet.v1.KubeletService.LoadImage:output_type -> flotilla.kubelet.v1.LoadImageResponse
-	6, // [6:9] is the sub-list for method output_type
-	3, // [3:6] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	15, // 0: flotilla.kubelet.v1.ContainerLogsRequest.since_time:type_name -> google.protobuf.Timestamp
+	2,  // 1: flotilla.kubelet.v1.ExecRequest.start:type_name -> flotilla.kubelet.v1.ExecStart
+	3,  // 2: flotilla.kubelet.v1.ExecRequest.resize:type_name -> flotilla.kubelet.v1.TerminalSize
+	12, // 3: flotilla.kubelet.v1.StatsResponse.node:type_name -> flotilla.kubelet.v1.NodeStats
+	13, // 4: flotilla.kubelet.v1.StatsResponse.pods:type_name -> flotilla.kubelet.v1.PodStats
+	15, // 5: flotilla.kubelet.v1.CPUStats.time:type_name -> google.protobuf.Timestamp
+	15, // 6: flotilla.kubelet.v1.MemoryStats.time:type_name -> google.protobuf.Timestamp
+	10, // 7: flotilla.kubelet.v1.NodeStats.cpu:type_name -> flotilla.kubelet.v1.CPUStats
+	11, // 8: flotilla.kubelet.v1.NodeStats.memory:type_name -> flotilla.kubelet.v1.MemoryStats
+	10, // 9: flotilla.kubelet.v1.NodeStats.pods_cpu:type_name -> flotilla.kubelet.v1.CPUStats
+	11, // 10: flotilla.kubelet.v1.NodeStats.pods_memory:type_name -> flotilla.kubelet.v1.MemoryStats
+	14, // 11: flotilla.kubelet.v1.PodStats.containers:type_name -> flotilla.kubelet.v1.ContainerStats
+	10, // 12: flotilla.kubelet.v1.ContainerStats.cpu:type_name -> flotilla.kubelet.v1.CPUStats
+	11, // 13: flotilla.kubelet.v1.ContainerStats.memory:type_name -> flotilla.kubelet.v1.MemoryStats
+	0,  // 14: flotilla.kubelet.v1.KubeletService.ContainerLogs:input_type -> flotilla.kubelet.v1.ContainerLogsRequest
+	4,  // 15: flotilla.kubelet.v1.KubeletService.Exec:input_type -> flotilla.kubelet.v1.ExecRequest
+	6,  // 16: flotilla.kubelet.v1.KubeletService.LoadImage:input_type -> flotilla.kubelet.v1.LoadImageRequest
+	8,  // 17: flotilla.kubelet.v1.KubeletService.Stats:input_type -> flotilla.kubelet.v1.StatsRequest
+	1,  // 18: flotilla.kubelet.v1.KubeletService.ContainerLogs:output_type -> flotilla.kubelet.v1.ContainerLogsResponse
+	5,  // 19: flotilla.kubelet.v1.KubeletService.Exec:output_type -> flotilla.kubelet.v1.ExecResponse
+	7,  // 20: flotilla.kubelet.v1.KubeletService.LoadImage:output_type -> flotilla.kubelet.v1.LoadImageResponse
+	9,  // 21: flotilla.kubelet.v1.KubeletService.Stats:output_type -> flotilla.kubelet.v1.StatsResponse
+	18, // [18:22] is the sub-list for method output_type
+	14, // [14:18] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_flotilla_kubelet_v1_kubelet_proto_init() }
@@ -807,7 +1299,7 @@ func file_flotilla_kubelet_v1_kubelet_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_flotilla_kubelet_v1_kubelet_proto_rawDesc), len(file_flotilla_kubelet_v1_kubelet_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -28,6 +28,7 @@ const (
 	KubeletService_ContainerLogs_FullMethodName = "/flotilla.kubelet.v1.KubeletService/ContainerLogs"
 	KubeletService_Exec_FullMethodName          = "/flotilla.kubelet.v1.KubeletService/Exec"
 	KubeletService_LoadImage_FullMethodName     = "/flotilla.kubelet.v1.KubeletService/LoadImage"
+	KubeletService_Stats_FullMethodName         = "/flotilla.kubelet.v1.KubeletService/Stats"
 )
 
 // KubeletServiceClient is the client API for KubeletService service.
@@ -44,6 +45,9 @@ type KubeletServiceClient interface {
 	// into the node's container runtime. The first request names the
 	// archive; the rest carry its bytes in order.
 	LoadImage(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[LoadImageRequest, LoadImageResponse], error)
+	// Stats reports the CPU and memory usage of the node and of the
+	// containers of its pods, read from cgroups (upstream's summary API).
+	Stats(ctx context.Context, in *StatsRequest, opts ...grpc.CallOption) (*StatsResponse, error)
 }
 
 type kubeletServiceClient struct {
@@ -99,6 +103,16 @@ func (c *kubeletServiceClient) LoadImage(ctx context.Context, opts ...grpc.CallO
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type KubeletService_LoadImageClient = grpc.ClientStreamingClient[LoadImageRequest, LoadImageResponse]
 
+func (c *kubeletServiceClient) Stats(ctx context.Context, in *StatsRequest, opts ...grpc.CallOption) (*StatsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StatsResponse)
+	err := c.cc.Invoke(ctx, KubeletService_Stats_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // KubeletServiceServer is the server API for KubeletService service.
 // All implementations must embed UnimplementedKubeletServiceServer
 // for forward compatibility.
@@ -113,6 +127,9 @@ type KubeletServiceServer interface {
 	// into the node's container runtime. The first request names the
 	// archive; the rest carry its bytes in order.
 	LoadImage(grpc.ClientStreamingServer[LoadImageRequest, LoadImageResponse]) error
+	// Stats reports the CPU and memory usage of the node and of the
+	// containers of its pods, read from cgroups (upstream's summary API).
+	Stats(context.Context, *StatsRequest) (*StatsResponse, error)
 	mustEmbedUnimplementedKubeletServiceServer()
 }
 
@@ -131,6 +148,9 @@ func (UnimplementedKubeletServiceServer) Exec(grpc.BidiStreamingServer[ExecReque
 }
 func (UnimplementedKubeletServiceServer) LoadImage(grpc.ClientStreamingServer[LoadImageRequest, LoadImageResponse]) error {
 	return status.Error(codes.Unimplemented, "method LoadImage not implemented")
+}
+func (UnimplementedKubeletServiceServer) Stats(context.Context, *StatsRequest) (*StatsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Stats not implemented")
 }
 func (UnimplementedKubeletServiceServer) mustEmbedUnimplementedKubeletServiceServer() {}
 func (UnimplementedKubeletServiceServer) testEmbeddedByValue()                        {}
@@ -178,13 +198,36 @@ func _KubeletService_LoadImage_Handler(srv interface{}, stream grpc.ServerStream
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type KubeletService_LoadImageServer = grpc.ClientStreamingServer[LoadImageRequest, LoadImageResponse]
 
+func _KubeletService_Stats_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StatsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KubeletServiceServer).Stats(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KubeletService_Stats_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KubeletServiceServer).Stats(ctx, req.(*StatsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // KubeletService_ServiceDesc is the grpc.ServiceDesc for KubeletService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
 var KubeletService_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "flotilla.kubelet.v1.KubeletService",
 	HandlerType: (*KubeletServiceServer)(nil),
-	Methods:     []grpc.MethodDesc{},
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "Stats",
+			Handler:    _KubeletService_Stats_Handler,
+		},
+	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "ContainerLogs",
