@@ -4,4 +4,6 @@ package loops
 
 import (
 	_ "flotilla.io/controller-manager/internal/controller" // the registry itself
+	_ "flotilla.io/controller-manager/internal/endpoint"
+	_ "flotilla.io/controller-manager/internal/endpointslice"
 )
