@@ -6,4 +6,5 @@ import (
 	_ "flotilla.io/controller-manager/internal/controller" // the registry itself
 	_ "flotilla.io/controller-manager/internal/endpoint"
 	_ "flotilla.io/controller-manager/internal/endpointslice"
+	_ "flotilla.io/controller-manager/internal/job"
 )
