@@ -6,8 +6,10 @@ require (
 	flotilla.io/apiserver v0.0.0
 	flotilla.io/proto v0.0.0
 	flotilla.io/sdk v0.0.0
+	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/prometheus/client_golang v1.25.0
 	go.uber.org/zap v1.28.0
+	golang.org/x/time v0.16.0
 	google.golang.org/protobuf v1.36.12
 )
 

@@ -7,4 +7,5 @@ import (
 	_ "flotilla.io/controller-manager/internal/endpoint"
 	_ "flotilla.io/controller-manager/internal/endpointslice"
 	_ "flotilla.io/controller-manager/internal/job"
+	_ "flotilla.io/controller-manager/internal/serviceaccount"
 )
