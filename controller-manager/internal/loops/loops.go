@@ -7,5 +7,7 @@ import (
 	_ "flotilla.io/controller-manager/internal/endpoint"
 	_ "flotilla.io/controller-manager/internal/endpointslice"
 	_ "flotilla.io/controller-manager/internal/job"
+	_ "flotilla.io/controller-manager/internal/replicaset"
+	_ "flotilla.io/controller-manager/internal/replicationcontroller"
 	_ "flotilla.io/controller-manager/internal/serviceaccount"
 )
