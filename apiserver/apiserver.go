@@ -23,6 +23,7 @@ import (
 
 	apiv1 "flotilla.io/proto/flotilla/api/v1"
 
+	"flotilla.io/apiserver/internal/alloc"
 	"flotilla.io/apiserver/internal/auth"
 	"flotilla.io/apiserver/internal/nodeproxy"
 	"flotilla.io/apiserver/internal/server"
@@ -55,6 +56,11 @@ type Config struct {
 	// verifies the kubelets' serving certificates (empty: not verified, as
 	// upstream without --kubelet-certificate-authority).
 	KubeletClientCertFile, KubeletClientKeyFile, KubeletCAFile string
+
+	// ServiceClusterIPRange is the CIDR cluster IPs come from
+	// (default 10.96.0.0/12); ServiceNodePortRange the node port range
+	// (default 30000-32767).
+	ServiceClusterIPRange, ServiceNodePortRange string
 
 	// WatchCacheHistory is how many recent changes of each kind a watch can
 	// resume from.
@@ -106,10 +112,23 @@ func Run(ctx context.Context, cfg Config) error {
 		reg = prometheus.NewRegistry()
 	}
 	store := storage.New(etcd, cfg.EtcdPrefix, reg)
+	if cfg.ServiceClusterIPRange == "" {
+		cfg.ServiceClusterIPRange = "10.96.0.0/12"
+	}
+	if cfg.ServiceNodePortRange == "" {
+		cfg.ServiceNodePortRange = "30000-32767"
+	}
+	services, err := alloc.New(alloc.Config{
+		CIDR: cfg.ServiceClusterIPRange, NodePorts: cfg.ServiceNodePortRange,
+		IPKeyPrefix: store.ClaimPrefix("serviceips"), PortKeyPrefix: store.ClaimPrefix("nodeports"),
+	})
+	if err != nil {
+		return err
+	}
 	caches := watchcache.New(store, watchcache.Config{History: cfg.WatchCacheHistory, WatcherBuffer: cfg.WatcherBuffer}, log, reg)
 	srv := server.New(server.Config{
 		Store: store, Caches: caches, Authorizer: auth.AllowAll{}, Log: log, Registry: reg,
-		BookmarkInterval: cfg.BookmarkInterval,
+		BookmarkInterval: cfg.BookmarkInterval, Services: services,
 	})
 	proxy, err := nodeproxy.New(nodeproxy.Config{
 		Store: store, Authorizer: auth.AllowAll{}, Log: log,

@@ -47,6 +47,8 @@ type Options struct {
 	WatchCacheHistory int
 	// WatcherBuffer overrides how many events a watcher may have queued.
 	WatcherBuffer int
+	// ServiceClusterIPRange overrides the service CIDR.
+	ServiceClusterIPRange string
 	// Quiet drops the server's logs instead of sending them to the test log.
 	Quiet bool
 }

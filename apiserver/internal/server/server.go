@@ -8,8 +8,10 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -28,6 +30,7 @@ import (
 	"flotilla.io/proto/kind"
 	"flotilla.io/proto/object"
 
+	"flotilla.io/apiserver/internal/alloc"
 	"flotilla.io/apiserver/internal/auth"
 	"flotilla.io/apiserver/internal/defaults"
 	"flotilla.io/apiserver/internal/filter"
@@ -45,6 +48,8 @@ type Config struct {
 	Registry   prometheus.Registerer
 	// BookmarkInterval is how often an idle watch gets a BOOKMARK.
 	BookmarkInterval time.Duration
+	// Services allocates cluster IPs and node ports (nil: none allocated).
+	Services *alloc.Services
 }
 
 // Server is the ResourceService.
@@ -55,6 +60,7 @@ type Server struct {
 	authz    auth.Authorizer
 	log      *zap.Logger
 	bookmark time.Duration
+	services *alloc.Services
 	now      func() time.Time
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
@@ -68,6 +74,7 @@ func New(cfg Config) *Server {
 		authz:    cfg.Authorizer,
 		log:      cfg.Log,
 		bookmark: cfg.BookmarkInterval,
+		services: cfg.Services,
 		now:      time.Now,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flotilla_apiserver_requests_total", Help: "API requests by kind, verb and gRPC code.",
@@ -200,6 +207,11 @@ func (s *Server) Create(ctx context.Context, req *apiv1.CreateRequest) (resp *ap
 	if md.Name == "" && md.GenerateName != "" {
 		md.Name = md.GenerateName + randomSuffix()
 	}
+	orig := proto.Clone(obj)
+	asg, err := s.assign(info, obj, nil)
+	if err != nil {
+		return nil, err
+	}
 	if errs := validation.Validate(obj, nil); len(errs) > 0 {
 		return nil, invalid(info, md.Name, errs)
 	}
@@ -211,12 +223,23 @@ func (s *Server) Create(ctx context.Context, req *apiv1.CreateRequest) (resp *ap
 		return &apiv1.CreateResponse{Object: a}, err
 	}
 	for attempt := 0; ; attempt++ {
-		rv, err := s.store.Create(ctx, s.key(info, md.Namespace, md.Name), obj)
-		if err == storage.ErrExists && md.GenerateName != "" && attempt < 5 {
+		key := s.key(info, md.Namespace, md.Name)
+		rv, err := s.store.CreateClaiming(ctx, key, obj, storage.Claims{Take: s.claimsOf(obj), Holder: key})
+		var claimed *storage.ClaimedError
+		switch {
+		case err == storage.ErrExists && md.GenerateName != "" && attempt < 5:
 			md.Name = md.GenerateName + randomSuffix() // a generated name collided: pick another
 			continue
-		}
-		if err != nil {
+		case errors.As(err, &claimed) && asg.Random[claimed.Key] && attempt < 20:
+			obj = proto.Clone(orig) // a random IP or port was taken meanwhile: choose again
+			md = object.Meta(obj)
+			if asg, err = s.assign(info, obj, nil); err != nil {
+				return nil, err
+			}
+			continue
+		case errors.As(err, &claimed):
+			return nil, invalid(info, md.Name, field.ErrorList{field.Invalid(asg.Field[claimed.Key], claimedValue(claimed.Key), "provided value is already allocated")})
+		case err != nil:
 			return nil, storeError(info, md.Name, err)
 		}
 		md.ResourceVersion = strconv.FormatInt(rv, 10)
@@ -333,7 +356,8 @@ func (s *Server) Update(ctx context.Context, req *apiv1.UpdateRequest) (resp *ap
 	if err := s.authorize(ctx, info, "update", "", md.Namespace, md.Name); err != nil {
 		return nil, err
 	}
-	out, err := s.update(ctx, info, md.Namespace, md.Name, md.ResourceVersion, req.DryRun, func(cur proto.Message) (proto.Message, error) {
+	var asg alloc.Assignment
+	mutate := func(cur proto.Message) (proto.Message, error) {
 		next := proto.Clone(obj)
 		nmd, cmd := object.Meta(next), object.Meta(cur)
 		if nmd.Uid != "" && nmd.Uid != cmd.Uid {
@@ -345,6 +369,10 @@ func (s *Server) Update(ctx context.Context, req *apiv1.UpdateRequest) (resp *ap
 			object.CopyField(next, cur, "status")
 		}
 		defaults.Apply(next)
+		var err error
+		if asg, err = s.assign(info, next, cur); err != nil {
+			return nil, err
+		}
 		if specChanged(next, cur) {
 			nmd.Generation++
 		}
@@ -352,7 +380,19 @@ func (s *Server) Update(ctx context.Context, req *apiv1.UpdateRequest) (resp *ap
 			return nil, invalid(info, nmd.Name, errs)
 		}
 		return next, nil
-	})
+	}
+	var out proto.Message
+	for attempt := 0; ; attempt++ {
+		out, err = s.update(ctx, info, md.Namespace, md.Name, md.ResourceVersion, req.DryRun, mutate)
+		var claimed *storage.ClaimedError
+		if errors.As(err, &claimed) {
+			if asg.Random[claimed.Key] && attempt < 20 {
+				continue
+			}
+			return nil, invalid(info, md.Name, field.ErrorList{field.Invalid(asg.Field[claimed.Key], claimedValue(claimed.Key), "provided value is already allocated")})
+		}
+		break
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -418,12 +458,17 @@ func (s *Server) update(ctx context.Context, info *kind.Info, ns, name, rv strin
 		nmd := object.Meta(next)
 		var newRV int64
 		if removable(next) {
-			newRV, err = s.store.Delete(ctx, key, expect) // the last finalizer is gone
+			newRV, err = s.store.DeleteReleasing(ctx, key, expect, s.claimsOf(cur)) // the last finalizer is gone
 		} else {
-			newRV, err = s.store.Update(ctx, key, next, expect)
+			take, release := alloc.Diff(s.claimsOf(next), s.claimsOf(cur))
+			newRV, err = s.store.UpdateClaiming(ctx, key, next, expect, storage.Claims{Take: take, Release: release, Holder: key})
 		}
 		if err == storage.ErrConflict && rv == "" {
 			continue
+		}
+		var claimed *storage.ClaimedError
+		if errors.As(err, &claimed) {
+			return nil, err // the caller decides: choose again or refuse
 		}
 		if err != nil {
 			return nil, storeError(info, name, err)
@@ -535,7 +580,7 @@ func (s *Server) Delete(ctx context.Context, req *apiv1.DeleteRequest) (resp *ap
 			return &apiv1.DeleteResponse{Object: a, Pending: true}, err
 		}
 		if !req.DryRun {
-			rv, err := s.store.Delete(ctx, key, expect)
+			rv, err := s.store.DeleteReleasing(ctx, key, expect, s.claimsOf(cur))
 			if err == storage.ErrConflict {
 				continue
 			}
@@ -584,4 +629,38 @@ func (s *Server) EnsureNamespace(ctx context.Context, name string) error {
 		return fmt.Errorf("create namespace %s: %w", name, err)
 	}
 	return nil
+}
+
+// assign allocates what a Service needs (cluster IP, node ports), carrying
+// over what old holds.
+func (s *Server) assign(info *kind.Info, obj, old proto.Message) (alloc.Assignment, error) {
+	svc, ok := obj.(*corev1.Service)
+	if !ok || s.services == nil {
+		return alloc.Assignment{}, nil
+	}
+	var prev *corev1.Service
+	if old != nil {
+		prev = old.(*corev1.Service)
+	}
+	asg, errs := s.services.Assign(svc, prev)
+	if len(errs) > 0 {
+		return asg, invalid(info, object.Meta(obj).GetName(), errs)
+	}
+	return asg, nil
+}
+
+// claimsOf lists the allocation keys an object holds.
+func (s *Server) claimsOf(obj proto.Message) []string {
+	if svc, ok := obj.(*corev1.Service); ok && s.services != nil {
+		return s.services.Claims(svc)
+	}
+	return nil
+}
+
+// claimedValue is the value part of an allocation key, for messages.
+func claimedValue(key string) string {
+	if i := strings.LastIndex(key, "/"); i >= 0 {
+		return key[i+1:]
+	}
+	return key
 }
