@@ -12,15 +12,19 @@ import (
 
 	"flotilla.io/proto/kind"
 	"flotilla.io/sdk/client"
+	"flotilla.io/sdk/version"
 )
 
-// Version is flotctl's version, set at build time with
-// -ldflags "-X flotilla.io/flotctl/internal/cli.Version=v1.2.3".
+// Version overrides flotctl's version; by default it is the one every
+// Flotilla binary carries (flotilla.io/sdk/version, set by the Makefile).
 var Version = ""
 
 func clientVersion() string {
 	if Version != "" {
 		return Version
+	}
+	if v := version.Get().Version; v != "" && v != "dev" {
+		return v
 	}
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		return bi.Main.Version
