@@ -24,6 +24,7 @@ import (
 	"flotilla.io/sdk/workqueue"
 
 	"flotilla.io/controller-manager/internal/controller"
+	"flotilla.io/controller-manager/internal/controllerutil"
 )
 
 func init() {
@@ -64,7 +65,7 @@ func New(cc *controller.Context, opts Options) (*Controller, error) {
 		queue:    workqueue.New("cronjob", workqueue.Options[string]{Metrics: workqueue.NewMetrics(cc.Registry)}),
 	}
 	if err := c.jobs.AddIndex(ownerIndex, func(j *batchv1.Job) []string {
-		if r := controllerOf(j.GetMetadata()); r != nil && r.Kind == "CronJob" {
+		if r := controllerutil.ControllerOf(j.GetMetadata()); r != nil && r.Kind == "CronJob" {
 			return []string{r.Uid}
 		}
 		return nil
@@ -76,7 +77,7 @@ func New(cc *controller.Context, opts Options) (*Controller, error) {
 		OnAdd: enqueue, OnUpdate: func(_, cj *batchv1.CronJob) { enqueue(cj) },
 	})
 	jobChanged := func(j *batchv1.Job) {
-		if r := controllerOf(j.GetMetadata()); r != nil && r.Kind == "CronJob" {
+		if r := controllerutil.ControllerOf(j.GetMetadata()); r != nil && r.Kind == "CronJob" {
 			c.queue.Add(informer.Key(j.Metadata.Namespace, r.Name))
 		}
 	}
@@ -97,15 +98,6 @@ func (c *Controller) Resync() {
 	for _, cj := range c.cronJobs.Lister().List(nil) {
 		c.queue.Add(informer.KeyOf(cj))
 	}
-}
-
-func controllerOf(m *metav1.ObjectMeta) *metav1.OwnerReference {
-	for _, r := range m.GetOwnerReferences() {
-		if r.GetController() {
-			return r
-		}
-	}
-	return nil
 }
 
 func (c *Controller) reconcile(ctx context.Context, key string) (workqueue.Result, error) {
@@ -184,10 +176,7 @@ func newJob(cj *batchv1.CronJob, t time.Time) *batchv1.Job {
 		meta.Annotations = map[string]string{}
 	}
 	meta.Annotations[scheduledAnnotation] = t.In(location(cj)).Format(time.RFC3339)
-	meta.OwnerReferences = []*metav1.OwnerReference{{
-		ApiVersion: "batch/v1", Kind: "CronJob", Name: cj.Metadata.Name, Uid: cj.Metadata.Uid,
-		Controller: proto.Bool(true), BlockOwnerDeletion: proto.Bool(true),
-	}}
+	meta.OwnerReferences = []*metav1.OwnerReference{controllerutil.ControllerRef(cj.Metadata, "batch/v1", "CronJob")}
 	meta.Finalizers = slices.Clone(meta.Finalizers)
 	return &batchv1.Job{Metadata: meta, Spec: proto.Clone(tmpl.GetSpec()).(*batchv1.JobSpec)}
 }

@@ -22,6 +22,7 @@ import (
 	"flotilla.io/sdk/informer"
 
 	"flotilla.io/controller-manager/internal/controller"
+	"flotilla.io/controller-manager/internal/controllerutil"
 )
 
 // clock is a fake clock the test moves by whole minutes.
@@ -104,7 +105,7 @@ func (e *env) owned(t *testing.T, cj string) []*batchv1.Job {
 	}
 	var out []*batchv1.Job
 	for _, j := range l.Items {
-		if r := controllerOf(j.Metadata); r != nil && r.Name == cj && j.Metadata.DeletionTimestamp == nil {
+		if r := controllerutil.ControllerOf(j.Metadata); r != nil && r.Name == cj && j.Metadata.DeletionTimestamp == nil {
 			out = append(out, j)
 		}
 	}

@@ -14,6 +14,8 @@ import (
 
 	batchv1 "flotilla.io/proto/flotilla/batch/v1"
 	corev1 "flotilla.io/proto/flotilla/core/v1"
+
+	"flotilla.io/controller-manager/internal/controllerutil"
 )
 
 // Names upstream gives the things a Job controller writes.
@@ -286,7 +288,7 @@ func decide(j *batchv1.Job, pods []*corev1.Pod, released map[string]bool, now ti
 		default:
 			active = append(active, pod)
 			activeIdx[podIndex(pod)] = true
-			if podReady(pod) {
+			if controllerutil.IsPodReady(pod) {
 				ready++
 			}
 		}
@@ -471,22 +473,13 @@ func finishTime(p *corev1.Pod) time.Time {
 func excess(active []*corev1.Pod, n int) []*corev1.Pod {
 	s := slices.Clone(active)
 	sort.SliceStable(s, func(a, b int) bool {
-		ra, rb := podReady(s[a]), podReady(s[b])
+		ra, rb := controllerutil.IsPodReady(s[a]), controllerutil.IsPodReady(s[b])
 		if ra != rb {
 			return !ra
 		}
 		return s[a].Metadata.GetCreationTimestamp().AsTime().After(s[b].Metadata.GetCreationTimestamp().AsTime())
 	})
 	return s[:n]
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.GetStatus().GetConditions() {
-		if c.Type == "Ready" {
-			return c.Status == "True"
-		}
-	}
-	return false
 }
 
 // parseIndexes reads upstream's interval format ("1,3-5,7").

@@ -23,7 +23,6 @@ import (
 
 	batchv1 "flotilla.io/proto/flotilla/batch/v1"
 	corev1 "flotilla.io/proto/flotilla/core/v1"
-	metav1 "flotilla.io/proto/flotilla/meta/v1"
 
 	"flotilla.io/sdk/client"
 	"flotilla.io/sdk/events"
@@ -31,6 +30,7 @@ import (
 	"flotilla.io/sdk/workqueue"
 
 	"flotilla.io/controller-manager/internal/controller"
+	"flotilla.io/controller-manager/internal/controllerutil"
 )
 
 func init() {
@@ -83,7 +83,7 @@ func New(cc *controller.Context, opts Options) (*Controller, error) {
 		backoff: backoff{opts.BackoffBase, opts.BackoffMax},
 	}
 	if err := c.pods.AddIndex(ownerIndex, func(p *corev1.Pod) []string {
-		if ref := controllerOf(p.GetMetadata()); ref != nil && ref.Kind == "Job" {
+		if ref := controllerutil.ControllerOf(p.GetMetadata()); ref != nil && ref.Kind == "Job" {
 			return []string{ref.Uid}
 		}
 		return nil
@@ -95,7 +95,7 @@ func New(cc *controller.Context, opts Options) (*Controller, error) {
 		OnAdd: enqueue, OnUpdate: func(_, j *batchv1.Job) { enqueue(j) }, OnDelete: enqueue,
 	})
 	podChanged := func(p *corev1.Pod) {
-		if ref := controllerOf(p.GetMetadata()); ref != nil && ref.Kind == "Job" {
+		if ref := controllerutil.ControllerOf(p.GetMetadata()); ref != nil && ref.Kind == "Job" {
 			c.queue.Add(informer.Key(p.Metadata.Namespace, ref.Name))
 		}
 	}
@@ -108,15 +108,6 @@ func New(cc *controller.Context, opts Options) (*Controller, error) {
 // Start runs the workers until ctx ends.
 func (c *Controller) Start(ctx context.Context) error {
 	workqueue.Run(ctx, c.queue, c.cc.Workers, c.log, c.reconcile)
-	return nil
-}
-
-func controllerOf(m *metav1.ObjectMeta) *metav1.OwnerReference {
-	for _, r := range m.GetOwnerReferences() {
-		if r.GetController() {
-			return r
-		}
-	}
 	return nil
 }
 
@@ -288,19 +279,10 @@ func (c *Controller) cleanUp(ctx context.Context, j *batchv1.Job, finishedAt, no
 
 // newPod is a pod of j from its template; idx >= 0 is an Indexed pod's index.
 func newPod(j *batchv1.Job, idx int) *corev1.Pod {
-	t := j.GetSpec().GetTemplate()
-	meta := proto.Clone(t.GetMetadata()).(*metav1.ObjectMeta)
-	if meta == nil {
-		meta = &metav1.ObjectMeta{}
-	}
-	spec := proto.Clone(t.GetSpec()).(*corev1.PodSpec)
-	meta.Name, meta.Namespace = "", j.Metadata.Namespace
-	meta.GenerateName = j.Metadata.Name + "-"
+	p := controllerutil.PodFromTemplate(j.GetSpec().GetTemplate(), j.Metadata.Namespace, j.Metadata.Name,
+		controllerutil.ControllerRef(j.Metadata, "batch/v1", "Job"))
+	meta, spec := p.Metadata, p.Spec
 	meta.Finalizers = append(meta.Finalizers, trackingFinalizer)
-	meta.OwnerReferences = []*metav1.OwnerReference{{
-		ApiVersion: "batch/v1", Kind: "Job", Name: j.Metadata.Name, Uid: j.Metadata.Uid,
-		Controller: proto.Bool(true), BlockOwnerDeletion: proto.Bool(true),
-	}}
 	if idx >= 0 {
 		s := strconv.Itoa(idx)
 		meta.GenerateName = fmt.Sprintf("%s-%d-", j.Metadata.Name, idx)
@@ -323,5 +305,5 @@ func newPod(j *batchv1.Job, idx int) *corev1.Pod {
 			}
 		}
 	}
-	return &corev1.Pod{Metadata: meta, Spec: spec}
+	return p
 }
