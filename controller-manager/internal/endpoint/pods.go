@@ -7,6 +7,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	corev1 "flotilla.io/proto/flotilla/core/v1"
+
+	"flotilla.io/controller-manager/internal/controllerutil"
 )
 
 // Helpers shared with the EndpointSlice controller: which pods back a
@@ -28,14 +30,7 @@ func Selects(svc *corev1.Service, pod *corev1.Pod) bool {
 }
 
 // PodReady reports the pod's Ready condition.
-func PodReady(pod *corev1.Pod) bool {
-	for _, c := range pod.GetStatus().GetConditions() {
-		if c.GetType() == "Ready" {
-			return c.GetStatus() == "True"
-		}
-	}
-	return false
-}
+func PodReady(pod *corev1.Pod) bool { return controllerutil.IsPodReady(pod) }
 
 // PodIP is the pod's primary IP, "" before it has one.
 func PodIP(pod *corev1.Pod) string {
