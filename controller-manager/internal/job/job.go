@@ -199,7 +199,7 @@ func (c *Controller) reconcile(ctx context.Context, key string) (workqueue.Resul
 		}
 	}
 	// Our next look must see our own writes, or it would create again.
-	c.waitForCache(ctx, ns, created, pl.remove)
+	controllerutil.WaitForPodCache(ctx, c.pods.Lister(), ns, created, pl.remove)
 	if err := errors.Join(errs...); err != nil {
 		return workqueue.Result{}, err
 	}
@@ -232,29 +232,6 @@ func (c *Controller) releasePod(ctx context.Context, cached *corev1.Pod) error {
 		}
 	}
 	return fmt.Errorf("release pod %s: conflicts", cached.Metadata.Name)
-}
-
-// waitForCache waits (briefly) until the pod cache shows the pods we created
-// and deleted.
-func (c *Controller) waitForCache(ctx context.Context, ns string, created []string, removed []*corev1.Pod) {
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		ok := true
-		for _, n := range created {
-			if _, err := c.pods.Lister().Get(ns, n); err != nil {
-				ok = false
-			}
-		}
-		for _, r := range removed {
-			if p, err := c.pods.Lister().Get(ns, r.Metadata.Name); err == nil && p.Metadata.Uid == r.Metadata.Uid && p.Metadata.DeletionTimestamp == nil {
-				ok = false
-			}
-		}
-		if ok {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // cleanUp deletes a finished Job once its ttlSecondsAfterFinished passed.

@@ -5,6 +5,7 @@ package loops
 import (
 	_ "flotilla.io/controller-manager/internal/controller" // the registry itself
 	_ "flotilla.io/controller-manager/internal/cronjob"
+	_ "flotilla.io/controller-manager/internal/daemonset"
 	_ "flotilla.io/controller-manager/internal/endpoint"
 	_ "flotilla.io/controller-manager/internal/endpointslice"
 	_ "flotilla.io/controller-manager/internal/garbagecollector"
