@@ -11,6 +11,7 @@ import (
 	_ "flotilla.io/controller-manager/internal/garbagecollector"
 	_ "flotilla.io/controller-manager/internal/job"
 	_ "flotilla.io/controller-manager/internal/namespace"
+	_ "flotilla.io/controller-manager/internal/nodelifecycle"
 	_ "flotilla.io/controller-manager/internal/replicaset"
 	_ "flotilla.io/controller-manager/internal/replicationcontroller"
 	_ "flotilla.io/controller-manager/internal/serviceaccount"
