@@ -21,11 +21,16 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 
+	"google.golang.org/protobuf/proto"
+
 	apiv1 "flotilla.io/proto/flotilla/api/v1"
+	corev1 "flotilla.io/proto/flotilla/core/v1"
+	metav1 "flotilla.io/proto/flotilla/meta/v1"
 
 	"flotilla.io/apiserver/internal/alloc"
 	"flotilla.io/apiserver/internal/auth"
 	"flotilla.io/apiserver/internal/nodeproxy"
+	"flotilla.io/apiserver/internal/rbac"
 	"flotilla.io/apiserver/internal/server"
 	"flotilla.io/apiserver/internal/storage"
 	"flotilla.io/apiserver/internal/watchcache"
@@ -61,6 +66,9 @@ type Config struct {
 	// (default 10.96.0.0/12); ServiceNodePortRange the node port range
 	// (default 30000-32767).
 	ServiceClusterIPRange, ServiceNodePortRange string
+
+	// AuthorizationMode is "RBAC" (default) or "AlwaysAllow".
+	AuthorizationMode string
 
 	// WatchCacheHistory is how many recent changes of each kind a watch can
 	// resume from.
@@ -126,12 +134,26 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	caches := watchcache.New(store, watchcache.Config{History: cfg.WatchCacheHistory, WatcherBuffer: cfg.WatcherBuffer}, log, reg)
-	srv := server.New(server.Config{
-		Store: store, Caches: caches, Authorizer: auth.AllowAll{}, Log: log, Registry: reg,
+	var authorizer auth.Authorizer = auth.AllowAll{}
+	var rbacAuthz *rbac.Authorizer
+	switch cfg.AuthorizationMode {
+	case "", "RBAC":
+		rbacAuthz = rbac.NewAuthorizer(caches)
+		authorizer = rbacAuthz
+	case "AlwaysAllow":
+	default:
+		return fmt.Errorf("--authorization-mode: %q is not RBAC or AlwaysAllow", cfg.AuthorizationMode)
+	}
+	scfg := server.Config{
+		Store: store, Caches: caches, Authorizer: authorizer, Log: log, Registry: reg,
 		BookmarkInterval: cfg.BookmarkInterval, Services: services,
-	})
+	}
+	if rbacAuthz != nil {
+		scfg.Escalation = rbacAuthz
+	}
+	srv := server.New(scfg)
 	proxy, err := nodeproxy.New(nodeproxy.Config{
-		Store: store, Authorizer: auth.AllowAll{}, Log: log,
+		Store: store, Authorizer: authorizer, Log: log,
 		ClientCertFile: cfg.KubeletClientCertFile, ClientKeyFile: cfg.KubeletClientKeyFile, CAFile: cfg.KubeletCAFile,
 	})
 	if err != nil {
@@ -178,7 +200,7 @@ func Run(ctx context.Context, cfg Config) error {
 	go func() { serveErr <- gs.Serve(lis) }()
 	log.Info("apiserver serving", zap.String("address", lis.Addr().String()), zap.Strings("etcd", cfg.EtcdServers))
 
-	if err := ensureNamespaces(ctx, srv); err != nil {
+	if err := ensureDefaults(auth.WithUser(ctx, apiserverUser), srv); err != nil {
 		gs.Stop()
 		cancel()
 		<-cachesDone
@@ -212,19 +234,35 @@ func Run(ctx context.Context, cfg Config) error {
 	return err
 }
 
-func ensureNamespaces(ctx context.Context, srv *server.Server) error {
+// apiserverUser is the identity of the apiserver's own writes.
+var apiserverUser = &auth.User{Name: "system:apiserver", Groups: []string{rbac.Masters}}
+
+// ensureDefaults creates the default namespaces and the bootstrap RBAC
+// policy, retrying while etcd is still electing a leader.
+func ensureDefaults(ctx context.Context, srv *server.Server) error {
+	var objs []proto.Message
+	for _, ns := range DefaultNamespaces {
+		objs = append(objs, &corev1.Namespace{Metadata: &metav1.ObjectMeta{Name: ns}})
+	}
+	roles, bindings := rbac.Bootstrap()
+	for _, r := range roles {
+		objs = append(objs, r)
+	}
+	for _, b := range bindings {
+		objs = append(objs, b)
+	}
 	backoff := 100 * time.Millisecond
 	for {
 		var err error
-		for _, ns := range DefaultNamespaces {
-			if err = srv.EnsureNamespace(ctx, ns); err != nil {
+		for _, obj := range objs {
+			if err = srv.Ensure(ctx, obj); err != nil {
 				break
 			}
 		}
 		if err == nil || ctx.Err() != nil {
 			return err
 		}
-		select { // etcd may still be electing a leader
+		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(backoff):

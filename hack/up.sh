@@ -31,9 +31,11 @@ if [[ ! -f $STATE/pki/tokens.csv ]]; then
   umask 077
   {
     echo "$(head -c 24 /dev/urandom | base64 | tr -d '/+='),admin,admin,system:masters"
-    for c in scheduler controller-manager cloud-controller-manager kubelet proxy; do
+    for c in scheduler controller-manager cloud-controller-manager proxy dns; do
       echo "$(head -c 24 /dev/urandom | base64 | tr -d '/+='),system:$c,$c,system:components"
     done
+    # Kubelets are nodes: the bootstrap policy binds system:node to this group.
+    echo "$(head -c 24 /dev/urandom | base64 | tr -d '/+='),system:kubelet,kubelet,system:nodes"
   } >"$STATE/pki/tokens.csv"
   umask 022
 fi

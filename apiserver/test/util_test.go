@@ -7,6 +7,8 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	coordinationv1 "flotilla.io/proto/flotilla/coordination/v1"
 	"go.uber.org/zap"
 )
 
@@ -23,3 +25,5 @@ func testserverEtcdClient(t *testing.T, endpoint string) *clientv3.Client {
 	t.Cleanup(func() { cli.Close() })
 	return cli
 }
+
+type coordinationLease = coordinationv1.Lease

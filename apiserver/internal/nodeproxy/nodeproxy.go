@@ -100,7 +100,7 @@ func (p *Proxy) authorize(ctx context.Context, verb, resource, sub, ns, name str
 		return status.Errorf(codes.Internal, "authorize: %v", err)
 	}
 	if !ok {
-		return status.Errorf(codes.PermissionDenied, "cannot %s %s/%s in namespace %q: %s", verb, resource, sub, ns, reason)
+		return status.Errorf(codes.PermissionDenied, "%s is forbidden: User %q cannot %s resource \"%s/%s\" in API group \"\" in the namespace %q: %s", resource, userName(ctx), verb, resource, sub, ns, reason)
 	}
 	return nil
 }
@@ -387,4 +387,11 @@ func (p *Proxy) readyNodes(ctx context.Context) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+func userName(ctx context.Context) string {
+	if u := auth.UserFrom(ctx); u != nil {
+		return u.Name
+	}
+	return "system:anonymous"
 }

@@ -26,7 +26,6 @@ import (
 
 	apiv1 "flotilla.io/proto/flotilla/api/v1"
 	corev1 "flotilla.io/proto/flotilla/core/v1"
-	metav1 "flotilla.io/proto/flotilla/meta/v1"
 	"flotilla.io/proto/kind"
 	"flotilla.io/proto/object"
 
@@ -50,6 +49,11 @@ type Config struct {
 	BookmarkInterval time.Duration
 	// Services allocates cluster IPs and node ports (nil: none allocated).
 	Services *alloc.Services
+	// Escalation, when set, refuses RBAC writes that grant more than the
+	// writer holds.
+	Escalation interface {
+		CheckEscalation(ctx context.Context, obj proto.Message) error
+	}
 }
 
 // Server is the ResourceService.
@@ -61,6 +65,9 @@ type Server struct {
 	log      *zap.Logger
 	bookmark time.Duration
 	services *alloc.Services
+	escalate interface {
+		CheckEscalation(ctx context.Context, obj proto.Message) error
+	}
 	now      func() time.Time
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
@@ -75,6 +82,7 @@ func New(cfg Config) *Server {
 		log:      cfg.Log,
 		bookmark: cfg.BookmarkInterval,
 		services: cfg.Services,
+		escalate: cfg.Escalation,
 		now:      time.Now,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flotilla_apiserver_requests_total", Help: "API requests by kind, verb and gRPC code.",
@@ -134,7 +142,7 @@ func (s *Server) authorize(ctx context.Context, info *kind.Info, verb, sub, ns, 
 	if s.authz == nil {
 		return nil
 	}
-	ok, reason, err := s.authz.Authorize(ctx, auth.Attributes{
+	ok, _, err := s.authz.Authorize(ctx, auth.Attributes{
 		User: auth.UserFrom(ctx), Verb: verb, APIGroup: info.Group, Resource: info.Resource,
 		Subresource: sub, Namespace: ns, Name: name,
 	})
@@ -142,15 +150,7 @@ func (s *Server) authorize(ctx context.Context, info *kind.Info, verb, sub, ns, 
 		return status.Errorf(codes.Internal, "authorize: %v", err)
 	}
 	if !ok {
-		u := "anonymous"
-		if usr := auth.UserFrom(ctx); usr != nil {
-			u = usr.Name
-		}
-		resource := info.Resource
-		if sub != "" {
-			resource += "/" + sub
-		}
-		return status.Errorf(codes.PermissionDenied, "%s: user %q cannot %s resource %q in namespace %q: %s", info.Kind, u, verb, resource, ns, reason)
+		return forbidden(ctx, info.Group, info.Resource, sub, verb, ns, name)
 	}
 	return nil
 }
@@ -214,6 +214,11 @@ func (s *Server) Create(ctx context.Context, req *apiv1.CreateRequest) (resp *ap
 	}
 	if errs := validation.Validate(obj, nil); len(errs) > 0 {
 		return nil, invalid(info, md.Name, errs)
+	}
+	if s.escalate != nil {
+		if err := s.escalate.CheckEscalation(ctx, obj); err != nil {
+			return nil, err
+		}
 	}
 	if err := s.checkNamespace(ctx, info, md.Namespace); err != nil {
 		return nil, err
@@ -378,6 +383,11 @@ func (s *Server) Update(ctx context.Context, req *apiv1.UpdateRequest) (resp *ap
 		}
 		if errs := validation.Validate(next, cur); len(errs) > 0 {
 			return nil, invalid(info, nmd.Name, errs)
+		}
+		if s.escalate != nil {
+			if err := s.escalate.CheckEscalation(ctx, next); err != nil {
+				return nil, err
+			}
 		}
 		return next, nil
 	}
@@ -615,9 +625,11 @@ func randomSuffix() string {
 	return string(b[:])
 }
 
-// EnsureNamespace creates a namespace if it does not exist (startup defaults).
-func (s *Server) EnsureNamespace(ctx context.Context, name string) error {
-	a, err := anypb.New(&corev1.Namespace{Metadata: &metav1.ObjectMeta{Name: name}})
+// Ensure creates an object unless one of its name exists (start-up
+// defaults: namespaces, the bootstrap RBAC policy). ctx must carry a user
+// allowed to create it.
+func (s *Server) Ensure(ctx context.Context, obj proto.Message) error {
+	a, err := anypb.New(obj)
 	if err != nil {
 		return err
 	}
@@ -626,7 +638,7 @@ func (s *Server) EnsureNamespace(ctx context.Context, name string) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("create namespace %s: %w", name, err)
+		return fmt.Errorf("create %s %s: %w", object.Kind(obj), object.Key(obj), err)
 	}
 	return nil
 }
@@ -663,4 +675,29 @@ func claimedValue(key string) string {
 		return key[i+1:]
 	}
 	return key
+}
+
+// forbidden is upstream's authorization error: `pods "web" is forbidden: User
+// "alice" cannot delete resource "pods" in API group "" in the namespace "a"`.
+func forbidden(ctx context.Context, group, resource, sub, verb, ns, name string) error {
+	u := "system:anonymous"
+	if usr := auth.UserFrom(ctx); usr != nil {
+		u = usr.Name
+	}
+	res := resource
+	if sub != "" {
+		res += "/" + sub
+	}
+	what := resource
+	if group != "" {
+		what += "." + group
+	}
+	if name != "" {
+		what += fmt.Sprintf(" %q", name)
+	}
+	scope := "at the cluster scope"
+	if ns != "" {
+		scope = fmt.Sprintf("in the namespace %q", ns)
+	}
+	return status.Errorf(codes.PermissionDenied, "%s is forbidden: User %q cannot %s resource %q in API group %q %s", what, u, verb, res, group, scope)
 }

@@ -116,6 +116,7 @@ type Cache struct {
 	ready    bool
 	advanced chan struct{} // closed and replaced whenever rv moves
 	watchers map[*Watcher]struct{}
+	changes  int64 // counts changes applied, so derived state knows when to rebuild
 }
 
 // Config sizes a cache.
@@ -178,6 +179,7 @@ func (c *Cache) sync(ctx, watchCtx context.Context) error {
 	clear(c.ring)
 	c.oldest = page.Revision
 	c.ready = true
+	c.changes++
 	c.advance(page.Revision)
 	c.mu.Unlock()
 
@@ -242,6 +244,7 @@ func (c *Cache) apply(events []*clientv3.Event) error {
 			c.objs[key] = obj
 		}
 		p.typ = typ
+		c.changes++
 		c.record(p)
 		c.dispatch(typ, p)
 		c.metrics.Events.WithLabelValues(c.info.Kind).Inc()
@@ -430,4 +433,23 @@ func (c *Cache) Watch(ctx context.Context, f *filter.Filter, fromRV, minRV int64
 	c.watchers[w] = struct{}{}
 	c.metrics.Watchers.WithLabelValues(c.info.Kind).Inc()
 	return w, nil
+}
+
+// Snapshot returns every cached object (shared: never modify them) and a
+// counter that moves whenever the set changes.
+func (c *Cache) Snapshot() ([]proto.Message, int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]proto.Message, 0, len(c.objs))
+	for _, obj := range c.objs {
+		out = append(out, obj)
+	}
+	return out, c.changes
+}
+
+// Changes is the counter Snapshot returns.
+func (c *Cache) Changes() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.changes
 }

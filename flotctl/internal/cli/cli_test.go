@@ -603,7 +603,9 @@ type: Normal
 		wantLines(t, h.fails("get", "pods", "nope", "-n", "shop"), `Error from server (NotFound): pods "nope" not found`)
 		wantLines(t, h.fails("get", "foo"), `error: the server doesn't have a resource type "foo"`)
 		wantLines(t, h.fails("get", "pods", "--token", "wrong"), "error: You must be logged in to the server (Unauthorized): invalid bearer token")
-		h.ok("get", "pods", "-n", "shop", "--token", testserver.UserToken)
+		// alice is authenticated but holds no role (RBAC).
+		wantLines(t, h.fails("get", "pods", "-n", "shop", "--token", testserver.UserToken),
+			`Error from server (Forbidden): pods is forbidden: User "alice" cannot list resource "pods" in API group "" in the namespace "shop"`)
 		errOut = h.fails("apply", "-f", manifest, "-n", "default")
 		wantContains(t, errOut, `the namespace from the provided object "shop" does not match the namespace "default"`)
 		errOut = h.fails("apply", "-f", h.write("invalid.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Not_Valid\n"), "-n", "shop")
