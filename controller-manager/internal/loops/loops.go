@@ -15,4 +15,5 @@ import (
 	_ "flotilla.io/controller-manager/internal/replicaset"
 	_ "flotilla.io/controller-manager/internal/replicationcontroller"
 	_ "flotilla.io/controller-manager/internal/serviceaccount"
+	_ "flotilla.io/controller-manager/internal/statefulset"
 )
