@@ -86,6 +86,10 @@ func newRoot(e *env) *cobra.Command {
 		newWait(e),
 		newVersion(e),
 		newAPIResources(e),
+		newCordon(e, true),
+		newCordon(e, false),
+		newDrain(e),
+		newTaint(e),
 	)
 	return root
 }
