@@ -44,29 +44,23 @@ func (s *Scheduler) responsible(p *corev1.Pod) bool {
 	return n == s.name || (n == "" && s.name == DefaultSchedulerName)
 }
 
-// podInfo precomputes a pod, resolving its priority from its class when
-// the apiserver did not set spec.priority.
+// podInfo precomputes a pod, resolving its priority from its class: the
+// apiserver defaults spec.priority to 0 without upstream's Priority
+// admission, so a named class (or the global default) decides.
 func (s *Scheduler) podInfo(p *corev1.Pod) *framework.PodInfo {
 	pi := framework.NewPodInfo(p)
-	if p.GetSpec().Priority == nil {
-		pi.Priority = s.classPriority(p.GetSpec().GetPriorityClassName())
+	if name := p.GetSpec().GetPriorityClassName(); name != "" {
+		if pc, err := s.pcLister.Get("", name); err == nil {
+			pi.Priority = pc.GetValue()
+		}
+	} else if p.GetSpec().GetPriority() == 0 {
+		for _, pc := range s.pcLister.List(nil) {
+			if pc.GetGlobalDefault() {
+				pi.Priority = pc.GetValue()
+			}
+		}
 	}
 	return pi
-}
-
-func (s *Scheduler) classPriority(name string) int32 {
-	if name != "" {
-		if pc, err := s.pcLister.Get("", name); err == nil {
-			return pc.GetValue()
-		}
-		return 0
-	}
-	for _, pc := range s.pcLister.List(nil) {
-		if pc.GetGlobalDefault() {
-			return pc.GetValue()
-		}
-	}
-	return 0
 }
 
 // preemptionPolicy is the pod's or its class's.
