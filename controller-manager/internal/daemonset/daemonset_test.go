@@ -120,14 +120,6 @@ func (e *env) waitNodes(t *testing.T, ds string, want ...string) []*corev1.Pod {
 	return pods
 }
 
-func join(s []string) string {
-	out := ""
-	for _, x := range s {
-		out += x + ","
-	}
-	return out
-}
-
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(50 * time.Millisecond) {
@@ -325,6 +317,6 @@ func TestOnDelete(t *testing.T) {
 				news++
 			}
 		}
-		return join(got) == "n1,n2," && news == 1
+		return join(got) == "n1,n2" && news == 1
 	})
 }
