@@ -16,4 +16,5 @@ import (
 	_ "flotilla.io/controller-manager/internal/replicationcontroller"
 	_ "flotilla.io/controller-manager/internal/serviceaccount"
 	_ "flotilla.io/controller-manager/internal/statefulset"
+	_ "flotilla.io/controller-manager/internal/volume"
 )
