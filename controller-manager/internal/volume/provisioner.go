@@ -153,4 +153,3 @@ func LocalVolume(pvc *corev1.PersistentVolumeClaim, node, base string) *corev1.P
 		},
 	}
 }
-

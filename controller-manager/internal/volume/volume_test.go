@@ -33,7 +33,9 @@ func eventually(t *testing.T, what string, cond func() (bool, string)) {
 	}
 }
 
-func q(s string) map[string]*metav1.Quantity { return map[string]*metav1.Quantity{"storage": {String_: s}} }
+func q(s string) map[string]*metav1.Quantity {
+	return map[string]*metav1.Quantity{"storage": {String_: s}}
+}
 
 func TestBindingAndLocalPath(t *testing.T) {
 	volume.Flags.BaseDir = "/srv/volumes"
