@@ -1,5 +1,6 @@
 // Command bench measures Flotilla on this machine and prints the numbers
-// (`make bench`). It starts its own etcd and apiserver processes from --bin.
+// (`make bench`). It starts its own etcd, apiserver and scheduler processes
+// from --bin.
 package main
 
 import (
@@ -8,32 +9,44 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 
 	"flotilla.io/e2e/bench"
 )
 
 func main() {
-	bin := flag.String("bin", "bin", "directory holding the etcd and apiserver binaries")
+	bin := flag.String("bin", "bin", "directory holding the etcd, apiserver and scheduler binaries")
 	pods := flag.Int("pods", 10000, "pods the apiserver memory measurement holds")
+	only := flag.String("only", "apiserver,scheduler", "benchmarks to run, comma-separated: apiserver, scheduler")
 	flag.Parse()
-	if err := run(*bin, *pods); err != nil {
+	if err := run(*bin, *pods, strings.Split(*only, ",")); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin string, pods int) error {
+func run(bin string, pods int, only []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	c, err := bench.StartCluster(ctx, bin)
-	if err != nil {
-		return err
+	if slices.Contains(only, "apiserver") {
+		c, err := bench.StartCluster(ctx, bin)
+		if err != nil {
+			return err
+		}
+		r, err := bench.APIServer(ctx, c, pods, os.Stderr)
+		c.Stop()
+		if err != nil {
+			return err
+		}
+		r.Print(os.Stdout)
 	}
-	defer c.Stop()
-	r, err := bench.APIServer(ctx, c, pods, os.Stderr)
-	if err != nil {
-		return err
+	if slices.Contains(only, "scheduler") {
+		r, err := bench.Scheduler(ctx, bin, os.Stderr)
+		if err != nil {
+			return err
+		}
+		r.Print(os.Stdout)
 	}
-	r.Print(os.Stdout)
 	return nil
 }

@@ -39,11 +39,11 @@ type PodInfo struct {
 // AffinityTerm is a parsed PodAffinityTerm: which pods (selector, in which
 // namespaces) within which topology domain.
 type AffinityTerm struct {
-	Selector    labels.Selector
-	Namespaces  map[string]bool
+	Selector          labels.Selector
+	Namespaces        map[string]bool
 	NamespaceSelector labels.Selector // nil: only Namespaces
-	TopologyKey string
-	Weight      int32
+	TopologyKey       string
+	Weight            int32
 }
 
 // NamespaceLabels gives a namespace's labels (for namespaceSelector).
@@ -145,4 +145,3 @@ func newAffinityTerm(pod *corev1.Pod, t *corev1.PodAffinityTerm, weight int32) (
 	}
 	return at, nil
 }
-

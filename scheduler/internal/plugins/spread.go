@@ -6,7 +6,6 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 
-
 	"flotilla.io/scheduler/internal/framework"
 	"flotilla.io/sdk/informer"
 )
@@ -327,4 +326,3 @@ func (PodTopologySpread) NormalizeScore(_ *framework.CycleState, _ *framework.Po
 	}
 	return nil
 }
-
