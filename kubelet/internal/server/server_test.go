@@ -342,7 +342,9 @@ func TestLogsFollow(t *testing.T) {
 
 	got := &syncBuffer{}
 	followDone := make(chan error, 1)
-	go func() { followDone <- readLogs(t, c, &kubeletv1.ContainerLogsRequest{Namespace: "ns", Pod: "p", Container: "c", Follow: true}, got) }()
+	go func() {
+		followDone <- readLogs(t, c, &kubeletv1.ContainerLogsRequest{Namespace: "ns", Pod: "p", Container: "c", Follow: true}, got)
+	}()
 	deadline := time.Now().Add(time.Minute)
 	for !strings.Contains(got.String(), "first\n") && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
