@@ -188,6 +188,7 @@ func Run(ctx context.Context, cfg Config) error {
 	)
 	apiv1.RegisterResourceServiceServer(gs, srv)
 	apiv1.RegisterNodeProxyServiceServer(gs, proxy)
+	apiv1.RegisterAuthServiceServer(gs, &server.Access{Authorizer: authorizer})
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -207,8 +208,14 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	go func() {
-		for ctx.Err() == nil && !caches.Ready() {
-			time.Sleep(10 * time.Millisecond)
+		// Ready once every cache has caught up with etcd as of now, so the
+		// first requests are authorized against the bootstrap policy.
+		for ctx.Err() == nil {
+			rev, err := store.Revision(ctx)
+			if err == nil && caches.WaitFresh(ctx, rev) == nil {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 		if ctx.Err() == nil && cfg.Ready != nil {
 			cfg.Ready()

@@ -2,6 +2,7 @@ package watchcache
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -78,6 +79,16 @@ func (cs *Caches) Ready() bool {
 		}
 	}
 	return true
+}
+
+// WaitFresh waits until every cache has applied all changes up to rev.
+func (cs *Caches) WaitFresh(ctx context.Context, rev int64) error {
+	for _, c := range cs.byKind {
+		if err := c.waitFresh(ctx, rev); err != nil {
+			return fmt.Errorf("%s cache: %w", c.info.Kind, err)
+		}
+	}
+	return nil
 }
 
 // requestProgress asks etcd to tell every watch on the shared stream how far it

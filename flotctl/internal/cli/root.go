@@ -90,6 +90,7 @@ func newRoot(e *env) *cobra.Command {
 		newCordon(e, false),
 		newDrain(e),
 		newTaint(e),
+		newAuth(e),
 	)
 	return root
 }

@@ -85,6 +85,159 @@ func (EventType) EnumDescriptor() ([]byte, []int) {
 	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{0}
 }
 
+type CheckAccessRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Verb        string                 `protobuf:"bytes,1,opt,name=verb,proto3" json:"verb,omitempty"`
+	Group       string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	Resource    string                 `protobuf:"bytes,3,opt,name=resource,proto3" json:"resource,omitempty"`
+	Subresource string                 `protobuf:"bytes,4,opt,name=subresource,proto3" json:"subresource,omitempty"`
+	Namespace   string                 `protobuf:"bytes,5,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Name        string                 `protobuf:"bytes,6,opt,name=name,proto3" json:"name,omitempty"`
+	// user and groups ask about someone else (empty: the caller).
+	User          string   `protobuf:"bytes,7,opt,name=user,proto3" json:"user,omitempty"`
+	Groups        []string `protobuf:"bytes,8,rep,name=groups,proto3" json:"groups,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckAccessRequest) Reset() {
+	*x = CheckAccessRequest{}
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckAccessRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckAccessRequest) ProtoMessage() {}
+
+func (x *CheckAccessRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckAccessRequest.ProtoReflect.Descriptor instead.
+func (*CheckAccessRequest) Descriptor() ([]byte, []int) {
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *CheckAccessRequest) GetVerb() string {
+	if x != nil {
+		return x.Verb
+	}
+	return ""
+}
+
+func (x *CheckAccessRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *CheckAccessRequest) GetResource() string {
+	if x != nil {
+		return x.Resource
+	}
+	return ""
+}
+
+func (x *CheckAccessRequest) GetSubresource() string {
+	if x != nil {
+		return x.Subresource
+	}
+	return ""
+}
+
+func (x *CheckAccessRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *CheckAccessRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CheckAccessRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *CheckAccessRequest) GetGroups() []string {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+type CheckAccessResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Allowed       bool                   `protobuf:"varint,1,opt,name=allowed,proto3" json:"allowed,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckAccessResponse) Reset() {
+	*x = CheckAccessResponse{}
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckAccessResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckAccessResponse) ProtoMessage() {}
+
+func (x *CheckAccessResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckAccessResponse.ProtoReflect.Descriptor instead.
+func (*CheckAccessResponse) Descriptor() ([]byte, []int) {
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CheckAccessResponse) GetAllowed() bool {
+	if x != nil {
+		return x.Allowed
+	}
+	return false
+}
+
+func (x *CheckAccessResponse) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 type NodeStatsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// nodes names the nodes to ask; empty asks every Ready node.
@@ -97,7 +250,7 @@ type NodeStatsRequest struct {
 
 func (x *NodeStatsRequest) Reset() {
 	*x = NodeStatsRequest{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[0]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -109,7 +262,7 @@ func (x *NodeStatsRequest) String() string {
 func (*NodeStatsRequest) ProtoMessage() {}
 
 func (x *NodeStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[0]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -122,7 +275,7 @@ func (x *NodeStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatsRequest.ProtoReflect.Descriptor instead.
 func (*NodeStatsRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{0}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *NodeStatsRequest) GetNodes() []string {
@@ -150,7 +303,7 @@ type NodeStatsResponse struct {
 
 func (x *NodeStatsResponse) Reset() {
 	*x = NodeStatsResponse{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[1]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -162,7 +315,7 @@ func (x *NodeStatsResponse) String() string {
 func (*NodeStatsResponse) ProtoMessage() {}
 
 func (x *NodeStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[1]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -175,7 +328,7 @@ func (x *NodeStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatsResponse.ProtoReflect.Descriptor instead.
 func (*NodeStatsResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{1}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *NodeStatsResponse) GetNodes() []*v1.StatsResponse {
@@ -203,7 +356,7 @@ type LoadImageAllResponse struct {
 
 func (x *LoadImageAllResponse) Reset() {
 	*x = LoadImageAllResponse{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[2]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -215,7 +368,7 @@ func (x *LoadImageAllResponse) String() string {
 func (*LoadImageAllResponse) ProtoMessage() {}
 
 func (x *LoadImageAllResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[2]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -228,7 +381,7 @@ func (x *LoadImageAllResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadImageAllResponse.ProtoReflect.Descriptor instead.
 func (*LoadImageAllResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{2}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *LoadImageAllResponse) GetNodes() []*v1.LoadImageResponse {
@@ -256,7 +409,7 @@ type CreateRequest struct {
 
 func (x *CreateRequest) Reset() {
 	*x = CreateRequest{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[3]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -268,7 +421,7 @@ func (x *CreateRequest) String() string {
 func (*CreateRequest) ProtoMessage() {}
 
 func (x *CreateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[3]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -281,7 +434,7 @@ func (x *CreateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRequest.ProtoReflect.Descriptor instead.
 func (*CreateRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{3}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CreateRequest) GetObject() *anypb.Any {
@@ -307,7 +460,7 @@ type CreateResponse struct {
 
 func (x *CreateResponse) Reset() {
 	*x = CreateResponse{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[4]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -319,7 +472,7 @@ func (x *CreateResponse) String() string {
 func (*CreateResponse) ProtoMessage() {}
 
 func (x *CreateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[4]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -332,7 +485,7 @@ func (x *CreateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateResponse.ProtoReflect.Descriptor instead.
 func (*CreateResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{4}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CreateResponse) GetObject() *anypb.Any {
@@ -354,7 +507,7 @@ type GetRequest struct {
 
 func (x *GetRequest) Reset() {
 	*x = GetRequest{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[5]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -366,7 +519,7 @@ func (x *GetRequest) String() string {
 func (*GetRequest) ProtoMessage() {}
 
 func (x *GetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[5]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -379,7 +532,7 @@ func (x *GetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
 func (*GetRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{5}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetRequest) GetKind() string {
@@ -412,7 +565,7 @@ type GetResponse struct {
 
 func (x *GetResponse) Reset() {
 	*x = GetResponse{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[6]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -424,7 +577,7 @@ func (x *GetResponse) String() string {
 func (*GetResponse) ProtoMessage() {}
 
 func (x *GetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[6]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -437,7 +590,7 @@ func (x *GetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResponse.ProtoReflect.Descriptor instead.
 func (*GetResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{6}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetResponse) GetObject() *anypb.Any {
@@ -466,7 +619,7 @@ type ListRequest struct {
 
 func (x *ListRequest) Reset() {
 	*x = ListRequest{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[7]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -478,7 +631,7 @@ func (x *ListRequest) String() string {
 func (*ListRequest) ProtoMessage() {}
 
 func (x *ListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[7]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -491,7 +644,7 @@ func (x *ListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRequest.ProtoReflect.Descriptor instead.
 func (*ListRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{7}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListRequest) GetKind() string {
@@ -550,7 +703,7 @@ type ListResponse struct {
 
 func (x *ListResponse) Reset() {
 	*x = ListResponse{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[8]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -562,7 +715,7 @@ func (x *ListResponse) String() string {
 func (*ListResponse) ProtoMessage() {}
 
 func (x *ListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[8]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -575,7 +728,7 @@ func (x *ListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListResponse.ProtoReflect.Descriptor instead.
 func (*ListResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{8}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListResponse) GetItems() []*anypb.Any {
@@ -616,7 +769,7 @@ type UpdateRequest struct {
 
 func (x *UpdateRequest) Reset() {
 	*x = UpdateRequest{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[9]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -628,7 +781,7 @@ func (x *UpdateRequest) String() string {
 func (*UpdateRequest) ProtoMessage() {}
 
 func (x *UpdateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[9]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -641,7 +794,7 @@ func (x *UpdateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRequest.ProtoReflect.Descriptor instead.
 func (*UpdateRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{9}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *UpdateRequest) GetObject() *anypb.Any {
@@ -667,7 +820,7 @@ type UpdateResponse struct {
 
 func (x *UpdateResponse) Reset() {
 	*x = UpdateResponse{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[10]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -679,7 +832,7 @@ func (x *UpdateResponse) String() string {
 func (*UpdateResponse) ProtoMessage() {}
 
 func (x *UpdateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[10]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -692,7 +845,7 @@ func (x *UpdateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateResponse.ProtoReflect.Descriptor instead.
 func (*UpdateResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{10}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *UpdateResponse) GetObject() *anypb.Any {
@@ -712,7 +865,7 @@ type UpdateStatusRequest struct {
 
 func (x *UpdateStatusRequest) Reset() {
 	*x = UpdateStatusRequest{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[11]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -724,7 +877,7 @@ func (x *UpdateStatusRequest) String() string {
 func (*UpdateStatusRequest) ProtoMessage() {}
 
 func (x *UpdateStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[11]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -737,7 +890,7 @@ func (x *UpdateStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateStatusRequest.ProtoReflect.Descriptor instead.
 func (*UpdateStatusRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{11}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *UpdateStatusRequest) GetObject() *anypb.Any {
@@ -763,7 +916,7 @@ type UpdateStatusResponse struct {
 
 func (x *UpdateStatusResponse) Reset() {
 	*x = UpdateStatusResponse{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[12]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -775,7 +928,7 @@ func (x *UpdateStatusResponse) String() string {
 func (*UpdateStatusResponse) ProtoMessage() {}
 
 func (x *UpdateStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[12]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -788,7 +941,7 @@ func (x *UpdateStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateStatusResponse.ProtoReflect.Descriptor instead.
 func (*UpdateStatusResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{12}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *UpdateStatusResponse) GetObject() *anypb.Any {
@@ -808,7 +961,7 @@ type Preconditions struct {
 
 func (x *Preconditions) Reset() {
 	*x = Preconditions{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[13]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -820,7 +973,7 @@ func (x *Preconditions) String() string {
 func (*Preconditions) ProtoMessage() {}
 
 func (x *Preconditions) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[13]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -833,7 +986,7 @@ func (x *Preconditions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Preconditions.ProtoReflect.Descriptor instead.
 func (*Preconditions) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{13}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Preconditions) GetUid() string {
@@ -868,7 +1021,7 @@ type DeleteRequest struct {
 
 func (x *DeleteRequest) Reset() {
 	*x = DeleteRequest{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[14]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -880,7 +1033,7 @@ func (x *DeleteRequest) String() string {
 func (*DeleteRequest) ProtoMessage() {}
 
 func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[14]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -893,7 +1046,7 @@ func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{14}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DeleteRequest) GetKind() string {
@@ -958,7 +1111,7 @@ type DeleteResponse struct {
 
 func (x *DeleteResponse) Reset() {
 	*x = DeleteResponse{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[15]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -970,7 +1123,7 @@ func (x *DeleteResponse) String() string {
 func (*DeleteResponse) ProtoMessage() {}
 
 func (x *DeleteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[15]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -983,7 +1136,7 @@ func (x *DeleteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteResponse.ProtoReflect.Descriptor instead.
 func (*DeleteResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{15}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DeleteResponse) GetObject() *anypb.Any {
@@ -1015,7 +1168,7 @@ type BindRequest struct {
 
 func (x *BindRequest) Reset() {
 	*x = BindRequest{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[16]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1027,7 +1180,7 @@ func (x *BindRequest) String() string {
 func (*BindRequest) ProtoMessage() {}
 
 func (x *BindRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[16]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1040,7 +1193,7 @@ func (x *BindRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BindRequest.ProtoReflect.Descriptor instead.
 func (*BindRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{16}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *BindRequest) GetNamespace() string {
@@ -1087,7 +1240,7 @@ type BindResponse struct {
 
 func (x *BindResponse) Reset() {
 	*x = BindResponse{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[17]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1099,7 +1252,7 @@ func (x *BindResponse) String() string {
 func (*BindResponse) ProtoMessage() {}
 
 func (x *BindResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[17]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1112,7 +1265,7 @@ func (x *BindResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BindResponse.ProtoReflect.Descriptor instead.
 func (*BindResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{17}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *BindResponse) GetObject() *anypb.Any {
@@ -1139,7 +1292,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[18]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1151,7 +1304,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[18]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1164,7 +1317,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{18}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *WatchRequest) GetKind() string {
@@ -1220,7 +1373,7 @@ type WatchEvent struct {
 
 func (x *WatchEvent) Reset() {
 	*x = WatchEvent{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[19]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1232,7 +1385,7 @@ func (x *WatchEvent) String() string {
 func (*WatchEvent) ProtoMessage() {}
 
 func (x *WatchEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[19]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1245,7 +1398,7 @@ func (x *WatchEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEvent.ProtoReflect.Descriptor instead.
 func (*WatchEvent) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{19}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *WatchEvent) GetType() EventType {
@@ -1278,7 +1431,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[20]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1290,7 +1443,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[20]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1303,7 +1456,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{20}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *WatchResponse) GetEvents() []*WatchEvent {
@@ -1317,7 +1470,19 @@ var File_flotilla_api_v1_api_proto protoreflect.FileDescriptor
 
 const file_flotilla_api_v1_api_proto_rawDesc = "" +
 	"\n" +
-	"\x19flotilla/api/v1/api.proto\x12\x0fflotilla.api.v1\x1a\x19google/protobuf/any.proto\x1a!flotilla/kubelet/v1/kubelet.proto\"a\n" +
+	"\x19flotilla/api/v1/api.proto\x12\x0fflotilla.api.v1\x1a\x19google/protobuf/any.proto\x1a!flotilla/kubelet/v1/kubelet.proto\"\xda\x01\n" +
+	"\x12CheckAccessRequest\x12\x12\n" +
+	"\x04verb\x18\x01 \x01(\tR\x04verb\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x1a\n" +
+	"\bresource\x18\x03 \x01(\tR\bresource\x12 \n" +
+	"\vsubresource\x18\x04 \x01(\tR\vsubresource\x12\x1c\n" +
+	"\tnamespace\x18\x05 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x04name\x18\x06 \x01(\tR\x04name\x12\x12\n" +
+	"\x04user\x18\a \x01(\tR\x04user\x12\x16\n" +
+	"\x06groups\x18\b \x03(\tR\x06groups\"G\n" +
+	"\x13CheckAccessResponse\x12\x18\n" +
+	"\aallowed\x18\x01 \x01(\bR\aallowed\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"a\n" +
 	"\x10NodeStatsRequest\x12\x14\n" +
 	"\x05nodes\x18\x01 \x03(\tR\x05nodes\x127\n" +
 	"\x05stats\x18\x02 \x01(\v2!.flotilla.kubelet.v1.StatsRequestR\x05stats\"\xd0\x01\n" +
@@ -1419,7 +1584,9 @@ const file_flotilla_api_v1_api_proto_rawDesc = "" +
 	"\fUpdateStatus\x12$.flotilla.api.v1.UpdateStatusRequest\x1a%.flotilla.api.v1.UpdateStatusResponse\x12I\n" +
 	"\x06Delete\x12\x1e.flotilla.api.v1.DeleteRequest\x1a\x1f.flotilla.api.v1.DeleteResponse\x12H\n" +
 	"\x05Watch\x12\x1d.flotilla.api.v1.WatchRequest\x1a\x1e.flotilla.api.v1.WatchResponse0\x01\x12C\n" +
-	"\x04Bind\x12\x1c.flotilla.api.v1.BindRequest\x1a\x1d.flotilla.api.v1.BindResponse2\xfb\x02\n" +
+	"\x04Bind\x12\x1c.flotilla.api.v1.BindRequest\x1a\x1d.flotilla.api.v1.BindResponse2g\n" +
+	"\vAuthService\x12X\n" +
+	"\vCheckAccess\x12#.flotilla.api.v1.CheckAccessRequest\x1a$.flotilla.api.v1.CheckAccessResponse2\xfb\x02\n" +
 	"\x10NodeProxyService\x12b\n" +
 	"\aPodLogs\x12).flotilla.kubelet.v1.ContainerLogsRequest\x1a*.flotilla.kubelet.v1.ContainerLogsResponse0\x01\x12R\n" +
 	"\aPodExec\x12 .flotilla.kubelet.v1.ExecRequest\x1a!.flotilla.kubelet.v1.ExecResponse(\x010\x01\x12[\n" +
@@ -1439,88 +1606,92 @@ func file_flotilla_api_v1_api_proto_rawDescGZIP() []byte {
 }
 
 var file_flotilla_api_v1_api_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_flotilla_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_flotilla_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_flotilla_api_v1_api_proto_goTypes = []any{
 	(EventType)(0),                   // 0: flotilla.api.v1.EventType
-	(*NodeStatsRequest)(nil),         // 1: flotilla.api.v1.NodeStatsRequest
-	(*NodeStatsResponse)(nil),        // 2: flotilla.api.v1.NodeStatsResponse
-	(*LoadImageAllResponse)(nil),     // 3: flotilla.api.v1.LoadImageAllResponse
-	(*CreateRequest)(nil),            // 4: flotilla.api.v1.CreateRequest
-	(*CreateResponse)(nil),           // 5: flotilla.api.v1.CreateResponse
-	(*GetRequest)(nil),               // 6: flotilla.api.v1.GetRequest
-	(*GetResponse)(nil),              // 7: flotilla.api.v1.GetResponse
-	(*ListRequest)(nil),              // 8: flotilla.api.v1.ListRequest
-	(*ListResponse)(nil),             // 9: flotilla.api.v1.ListResponse
-	(*UpdateRequest)(nil),            // 10: flotilla.api.v1.UpdateRequest
-	(*UpdateResponse)(nil),           // 11: flotilla.api.v1.UpdateResponse
-	(*UpdateStatusRequest)(nil),      // 12: flotilla.api.v1.UpdateStatusRequest
-	(*UpdateStatusResponse)(nil),     // 13: flotilla.api.v1.UpdateStatusResponse
-	(*Preconditions)(nil),            // 14: flotilla.api.v1.Preconditions
-	(*DeleteRequest)(nil),            // 15: flotilla.api.v1.DeleteRequest
-	(*DeleteResponse)(nil),           // 16: flotilla.api.v1.DeleteResponse
-	(*BindRequest)(nil),              // 17: flotilla.api.v1.BindRequest
-	(*BindResponse)(nil),             // 18: flotilla.api.v1.BindResponse
-	(*WatchRequest)(nil),             // 19: flotilla.api.v1.WatchRequest
-	(*WatchEvent)(nil),               // 20: flotilla.api.v1.WatchEvent
-	(*WatchResponse)(nil),            // 21: flotilla.api.v1.WatchResponse
-	nil,                              // 22: flotilla.api.v1.NodeStatsResponse.ErrorsEntry
-	nil,                              // 23: flotilla.api.v1.LoadImageAllResponse.ErrorsEntry
-	(*v1.StatsRequest)(nil),          // 24: flotilla.kubelet.v1.StatsRequest
-	(*v1.StatsResponse)(nil),         // 25: flotilla.kubelet.v1.StatsResponse
-	(*v1.LoadImageResponse)(nil),     // 26: flotilla.kubelet.v1.LoadImageResponse
-	(*anypb.Any)(nil),                // 27: google.protobuf.Any
-	(*v1.ContainerLogsRequest)(nil),  // 28: flotilla.kubelet.v1.ContainerLogsRequest
-	(*v1.ExecRequest)(nil),           // 29: flotilla.kubelet.v1.ExecRequest
-	(*v1.LoadImageRequest)(nil),      // 30: flotilla.kubelet.v1.LoadImageRequest
-	(*v1.ContainerLogsResponse)(nil), // 31: flotilla.kubelet.v1.ContainerLogsResponse
-	(*v1.ExecResponse)(nil),          // 32: flotilla.kubelet.v1.ExecResponse
+	(*CheckAccessRequest)(nil),       // 1: flotilla.api.v1.CheckAccessRequest
+	(*CheckAccessResponse)(nil),      // 2: flotilla.api.v1.CheckAccessResponse
+	(*NodeStatsRequest)(nil),         // 3: flotilla.api.v1.NodeStatsRequest
+	(*NodeStatsResponse)(nil),        // 4: flotilla.api.v1.NodeStatsResponse
+	(*LoadImageAllResponse)(nil),     // 5: flotilla.api.v1.LoadImageAllResponse
+	(*CreateRequest)(nil),            // 6: flotilla.api.v1.CreateRequest
+	(*CreateResponse)(nil),           // 7: flotilla.api.v1.CreateResponse
+	(*GetRequest)(nil),               // 8: flotilla.api.v1.GetRequest
+	(*GetResponse)(nil),              // 9: flotilla.api.v1.GetResponse
+	(*ListRequest)(nil),              // 10: flotilla.api.v1.ListRequest
+	(*ListResponse)(nil),             // 11: flotilla.api.v1.ListResponse
+	(*UpdateRequest)(nil),            // 12: flotilla.api.v1.UpdateRequest
+	(*UpdateResponse)(nil),           // 13: flotilla.api.v1.UpdateResponse
+	(*UpdateStatusRequest)(nil),      // 14: flotilla.api.v1.UpdateStatusRequest
+	(*UpdateStatusResponse)(nil),     // 15: flotilla.api.v1.UpdateStatusResponse
+	(*Preconditions)(nil),            // 16: flotilla.api.v1.Preconditions
+	(*DeleteRequest)(nil),            // 17: flotilla.api.v1.DeleteRequest
+	(*DeleteResponse)(nil),           // 18: flotilla.api.v1.DeleteResponse
+	(*BindRequest)(nil),              // 19: flotilla.api.v1.BindRequest
+	(*BindResponse)(nil),             // 20: flotilla.api.v1.BindResponse
+	(*WatchRequest)(nil),             // 21: flotilla.api.v1.WatchRequest
+	(*WatchEvent)(nil),               // 22: flotilla.api.v1.WatchEvent
+	(*WatchResponse)(nil),            // 23: flotilla.api.v1.WatchResponse
+	nil,                              // 24: flotilla.api.v1.NodeStatsResponse.ErrorsEntry
+	nil,                              // 25: flotilla.api.v1.LoadImageAllResponse.ErrorsEntry
+	(*v1.StatsRequest)(nil),          // 26: flotilla.kubelet.v1.StatsRequest
+	(*v1.StatsResponse)(nil),         // 27: flotilla.kubelet.v1.StatsResponse
+	(*v1.LoadImageResponse)(nil),     // 28: flotilla.kubelet.v1.LoadImageResponse
+	(*anypb.Any)(nil),                // 29: google.protobuf.Any
+	(*v1.ContainerLogsRequest)(nil),  // 30: flotilla.kubelet.v1.ContainerLogsRequest
+	(*v1.ExecRequest)(nil),           // 31: flotilla.kubelet.v1.ExecRequest
+	(*v1.LoadImageRequest)(nil),      // 32: flotilla.kubelet.v1.LoadImageRequest
+	(*v1.ContainerLogsResponse)(nil), // 33: flotilla.kubelet.v1.ContainerLogsResponse
+	(*v1.ExecResponse)(nil),          // 34: flotilla.kubelet.v1.ExecResponse
 }
 var file_flotilla_api_v1_api_proto_depIdxs = []int32{
-	24, // 0: flotilla.api.v1.NodeStatsRequest.stats:type_name -> flotilla.kubelet.v1.StatsRequest
-	25, // 1: flotilla.api.v1.NodeStatsResponse.nodes:type_name -> flotilla.kubelet.v1.StatsResponse
-	22, // 2: flotilla.api.v1.NodeStatsResponse.errors:type_name -> flotilla.api.v1.NodeStatsResponse.ErrorsEntry
-	26, // 3: flotilla.api.v1.LoadImageAllResponse.nodes:type_name -> flotilla.kubelet.v1.LoadImageResponse
-	23, // 4: flotilla.api.v1.LoadImageAllResponse.errors:type_name -> flotilla.api.v1.LoadImageAllResponse.ErrorsEntry
-	27, // 5: flotilla.api.v1.CreateRequest.object:type_name -> google.protobuf.Any
-	27, // 6: flotilla.api.v1.CreateResponse.object:type_name -> google.protobuf.Any
-	27, // 7: flotilla.api.v1.GetResponse.object:type_name -> google.protobuf.Any
-	27, // 8: flotilla.api.v1.ListResponse.items:type_name -> google.protobuf.Any
-	27, // 9: flotilla.api.v1.UpdateRequest.object:type_name -> google.protobuf.Any
-	27, // 10: flotilla.api.v1.UpdateResponse.object:type_name -> google.protobuf.Any
-	27, // 11: flotilla.api.v1.UpdateStatusRequest.object:type_name -> google.protobuf.Any
-	27, // 12: flotilla.api.v1.UpdateStatusResponse.object:type_name -> google.protobuf.Any
-	14, // 13: flotilla.api.v1.DeleteRequest.preconditions:type_name -> flotilla.api.v1.Preconditions
-	27, // 14: flotilla.api.v1.DeleteResponse.object:type_name -> google.protobuf.Any
-	27, // 15: flotilla.api.v1.BindResponse.object:type_name -> google.protobuf.Any
+	26, // 0: flotilla.api.v1.NodeStatsRequest.stats:type_name -> flotilla.kubelet.v1.StatsRequest
+	27, // 1: flotilla.api.v1.NodeStatsResponse.nodes:type_name -> flotilla.kubelet.v1.StatsResponse
+	24, // 2: flotilla.api.v1.NodeStatsResponse.errors:type_name -> flotilla.api.v1.NodeStatsResponse.ErrorsEntry
+	28, // 3: flotilla.api.v1.LoadImageAllResponse.nodes:type_name -> flotilla.kubelet.v1.LoadImageResponse
+	25, // 4: flotilla.api.v1.LoadImageAllResponse.errors:type_name -> flotilla.api.v1.LoadImageAllResponse.ErrorsEntry
+	29, // 5: flotilla.api.v1.CreateRequest.object:type_name -> google.protobuf.Any
+	29, // 6: flotilla.api.v1.CreateResponse.object:type_name -> google.protobuf.Any
+	29, // 7: flotilla.api.v1.GetResponse.object:type_name -> google.protobuf.Any
+	29, // 8: flotilla.api.v1.ListResponse.items:type_name -> google.protobuf.Any
+	29, // 9: flotilla.api.v1.UpdateRequest.object:type_name -> google.protobuf.Any
+	29, // 10: flotilla.api.v1.UpdateResponse.object:type_name -> google.protobuf.Any
+	29, // 11: flotilla.api.v1.UpdateStatusRequest.object:type_name -> google.protobuf.Any
+	29, // 12: flotilla.api.v1.UpdateStatusResponse.object:type_name -> google.protobuf.Any
+	16, // 13: flotilla.api.v1.DeleteRequest.preconditions:type_name -> flotilla.api.v1.Preconditions
+	29, // 14: flotilla.api.v1.DeleteResponse.object:type_name -> google.protobuf.Any
+	29, // 15: flotilla.api.v1.BindResponse.object:type_name -> google.protobuf.Any
 	0,  // 16: flotilla.api.v1.WatchEvent.type:type_name -> flotilla.api.v1.EventType
-	27, // 17: flotilla.api.v1.WatchEvent.object:type_name -> google.protobuf.Any
-	20, // 18: flotilla.api.v1.WatchResponse.events:type_name -> flotilla.api.v1.WatchEvent
-	4,  // 19: flotilla.api.v1.ResourceService.Create:input_type -> flotilla.api.v1.CreateRequest
-	6,  // 20: flotilla.api.v1.ResourceService.Get:input_type -> flotilla.api.v1.GetRequest
-	8,  // 21: flotilla.api.v1.ResourceService.List:input_type -> flotilla.api.v1.ListRequest
-	10, // 22: flotilla.api.v1.ResourceService.Update:input_type -> flotilla.api.v1.UpdateRequest
-	12, // 23: flotilla.api.v1.ResourceService.UpdateStatus:input_type -> flotilla.api.v1.UpdateStatusRequest
-	15, // 24: flotilla.api.v1.ResourceService.Delete:input_type -> flotilla.api.v1.DeleteRequest
-	19, // 25: flotilla.api.v1.ResourceService.Watch:input_type -> flotilla.api.v1.WatchRequest
-	17, // 26: flotilla.api.v1.ResourceService.Bind:input_type -> flotilla.api.v1.BindRequest
-	28, // 27: flotilla.api.v1.NodeProxyService.PodLogs:input_type -> flotilla.kubelet.v1.ContainerLogsRequest
-	29, // 28: flotilla.api.v1.NodeProxyService.PodExec:input_type -> flotilla.kubelet.v1.ExecRequest
-	30, // 29: flotilla.api.v1.NodeProxyService.LoadImage:input_type -> flotilla.kubelet.v1.LoadImageRequest
-	1,  // 30: flotilla.api.v1.NodeProxyService.NodeStats:input_type -> flotilla.api.v1.NodeStatsRequest
-	5,  // 31: flotilla.api.v1.ResourceService.Create:output_type -> flotilla.api.v1.CreateResponse
-	7,  // 32: flotilla.api.v1.ResourceService.Get:output_type -> flotilla.api.v1.GetResponse
-	9,  // 33: flotilla.api.v1.ResourceService.List:output_type -> flotilla.api.v1.ListResponse
-	11, // 34: flotilla.api.v1.ResourceService.Update:output_type -> flotilla.api.v1.UpdateResponse
-	13, // 35: flotilla.api.v1.ResourceService.UpdateStatus:output_type -> flotilla.api.v1.UpdateStatusResponse
-	16, // 36: flotilla.api.v1.ResourceService.Delete:output_type -> flotilla.api.v1.DeleteResponse
-	21, // 37: flotilla.api.v1.ResourceService.Watch:output_type -> flotilla.api.v1.WatchResponse
-	18, // 38: flotilla.api.v1.ResourceService.Bind:output_type -> flotilla.api.v1.BindResponse
-	31, // 39: flotilla.api.v1.NodeProxyService.PodLogs:output_type -> flotilla.kubelet.v1.ContainerLogsResponse
-	32, // 40: flotilla.api.v1.NodeProxyService.PodExec:output_type -> flotilla.kubelet.v1.ExecResponse
-	3,  // 41: flotilla.api.v1.NodeProxyService.LoadImage:output_type -> flotilla.api.v1.LoadImageAllResponse
-	2,  // 42: flotilla.api.v1.NodeProxyService.NodeStats:output_type -> flotilla.api.v1.NodeStatsResponse
-	31, // [31:43] is the sub-list for method output_type
-	19, // [19:31] is the sub-list for method input_type
+	29, // 17: flotilla.api.v1.WatchEvent.object:type_name -> google.protobuf.Any
+	22, // 18: flotilla.api.v1.WatchResponse.events:type_name -> flotilla.api.v1.WatchEvent
+	6,  // 19: flotilla.api.v1.ResourceService.Create:input_type -> flotilla.api.v1.CreateRequest
+	8,  // 20: flotilla.api.v1.ResourceService.Get:input_type -> flotilla.api.v1.GetRequest
+	10, // 21: flotilla.api.v1.ResourceService.List:input_type -> flotilla.api.v1.ListRequest
+	12, // 22: flotilla.api.v1.ResourceService.Update:input_type -> flotilla.api.v1.UpdateRequest
+	14, // 23: flotilla.api.v1.ResourceService.UpdateStatus:input_type -> flotilla.api.v1.UpdateStatusRequest
+	17, // 24: flotilla.api.v1.ResourceService.Delete:input_type -> flotilla.api.v1.DeleteRequest
+	21, // 25: flotilla.api.v1.ResourceService.Watch:input_type -> flotilla.api.v1.WatchRequest
+	19, // 26: flotilla.api.v1.ResourceService.Bind:input_type -> flotilla.api.v1.BindRequest
+	1,  // 27: flotilla.api.v1.AuthService.CheckAccess:input_type -> flotilla.api.v1.CheckAccessRequest
+	30, // 28: flotilla.api.v1.NodeProxyService.PodLogs:input_type -> flotilla.kubelet.v1.ContainerLogsRequest
+	31, // 29: flotilla.api.v1.NodeProxyService.PodExec:input_type -> flotilla.kubelet.v1.ExecRequest
+	32, // 30: flotilla.api.v1.NodeProxyService.LoadImage:input_type -> flotilla.kubelet.v1.LoadImageRequest
+	3,  // 31: flotilla.api.v1.NodeProxyService.NodeStats:input_type -> flotilla.api.v1.NodeStatsRequest
+	7,  // 32: flotilla.api.v1.ResourceService.Create:output_type -> flotilla.api.v1.CreateResponse
+	9,  // 33: flotilla.api.v1.ResourceService.Get:output_type -> flotilla.api.v1.GetResponse
+	11, // 34: flotilla.api.v1.ResourceService.List:output_type -> flotilla.api.v1.ListResponse
+	13, // 35: flotilla.api.v1.ResourceService.Update:output_type -> flotilla.api.v1.UpdateResponse
+	15, // 36: flotilla.api.v1.ResourceService.UpdateStatus:output_type -> flotilla.api.v1.UpdateStatusResponse
+	18, // 37: flotilla.api.v1.ResourceService.Delete:output_type -> flotilla.api.v1.DeleteResponse
+	23, // 38: flotilla.api.v1.ResourceService.Watch:output_type -> flotilla.api.v1.WatchResponse
+	20, // 39: flotilla.api.v1.ResourceService.Bind:output_type -> flotilla.api.v1.BindResponse
+	2,  // 40: flotilla.api.v1.AuthService.CheckAccess:output_type -> flotilla.api.v1.CheckAccessResponse
+	33, // 41: flotilla.api.v1.NodeProxyService.PodLogs:output_type -> flotilla.kubelet.v1.ContainerLogsResponse
+	34, // 42: flotilla.api.v1.NodeProxyService.PodExec:output_type -> flotilla.kubelet.v1.ExecResponse
+	5,  // 43: flotilla.api.v1.NodeProxyService.LoadImage:output_type -> flotilla.api.v1.LoadImageAllResponse
+	4,  // 44: flotilla.api.v1.NodeProxyService.NodeStats:output_type -> flotilla.api.v1.NodeStatsResponse
+	32, // [32:45] is the sub-list for method output_type
+	19, // [19:32] is the sub-list for method input_type
 	19, // [19:19] is the sub-list for extension type_name
 	19, // [19:19] is the sub-list for extension extendee
 	0,  // [0:19] is the sub-list for field type_name
@@ -1531,16 +1702,16 @@ func file_flotilla_api_v1_api_proto_init() {
 	if File_flotilla_api_v1_api_proto != nil {
 		return
 	}
-	file_flotilla_api_v1_api_proto_msgTypes[14].OneofWrappers = []any{}
+	file_flotilla_api_v1_api_proto_msgTypes[16].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_flotilla_api_v1_api_proto_rawDesc), len(file_flotilla_api_v1_api_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   23,
+			NumMessages:   25,
 			NumExtensions: 0,
-			NumServices:   2,
+			NumServices:   3,
 		},
 		GoTypes:           file_flotilla_api_v1_api_proto_goTypes,
 		DependencyIndexes: file_flotilla_api_v1_api_proto_depIdxs,
