@@ -6,6 +6,7 @@ import (
 	_ "flotilla.io/controller-manager/internal/controller" // the registry itself
 	_ "flotilla.io/controller-manager/internal/cronjob"
 	_ "flotilla.io/controller-manager/internal/daemonset"
+	_ "flotilla.io/controller-manager/internal/deployment"
 	_ "flotilla.io/controller-manager/internal/endpoint"
 	_ "flotilla.io/controller-manager/internal/endpointslice"
 	_ "flotilla.io/controller-manager/internal/garbagecollector"
