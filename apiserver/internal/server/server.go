@@ -29,6 +29,7 @@ import (
 	"flotilla.io/proto/kind"
 	"flotilla.io/proto/object"
 
+	"flotilla.io/apiserver/internal/admission"
 	"flotilla.io/apiserver/internal/alloc"
 	"flotilla.io/apiserver/internal/auth"
 	"flotilla.io/apiserver/internal/defaults"
@@ -207,6 +208,7 @@ func (s *Server) Create(ctx context.Context, req *apiv1.CreateRequest) (resp *ap
 	if md.Name == "" && md.GenerateName != "" {
 		md.Name = md.GenerateName + randomSuffix()
 	}
+	admission.Admit(obj)
 	orig := proto.Clone(obj)
 	asg, err := s.assign(info, obj, nil)
 	if err != nil {

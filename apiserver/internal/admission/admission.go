@@ -1,0 +1,50 @@
+// Package admission changes objects on create the way upstream's default
+// admission plugins do, after defaulting and before validation.
+package admission
+
+import (
+	"google.golang.org/protobuf/proto"
+
+	corev1 "flotilla.io/proto/flotilla/core/v1"
+)
+
+// DefaultTolerationSeconds is how long pods stay on a node that became
+// not-ready or unreachable before they are evicted (upstream's 300 s).
+const DefaultTolerationSeconds = 300
+
+// Admit applies the create-time admission plugins to obj.
+func Admit(obj proto.Message) {
+	if pod, ok := obj.(*corev1.Pod); ok {
+		defaultTolerations(pod)
+	}
+}
+
+// defaultTolerations is upstream's DefaultTolerationSeconds plugin: a pod
+// that does not tolerate the not-ready and unreachable NoExecute taints gets
+// tolerations for them bounded to 300 s, so the node lifecycle controller
+// evicts it five minutes after its node is lost.
+func defaultTolerations(pod *corev1.Pod) {
+	if pod.Spec == nil {
+		return
+	}
+	for _, key := range []string{"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"} {
+		if tolerates(pod.Spec.Tolerations, key) {
+			continue
+		}
+		pod.Spec.Tolerations = append(pod.Spec.Tolerations, &corev1.Toleration{
+			Key: key, Operator: "Exists", Effect: "NoExecute", TolerationSeconds: proto.Int64(DefaultTolerationSeconds),
+		})
+	}
+}
+
+// tolerates reports whether some toleration covers key:NoExecute.
+func tolerates(ts []*corev1.Toleration, key string) bool {
+	for _, t := range ts {
+		keyOK := t.Key == key || (t.Key == "" && t.Operator == "Exists")
+		effectOK := t.Effect == "" || t.Effect == "NoExecute"
+		if keyOK && effectOK {
+			return true
+		}
+	}
+	return false
+}
