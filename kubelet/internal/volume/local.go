@@ -146,8 +146,8 @@ func (m *Manager) pvcPath(ctx context.Context, pod *corev1.Pod, src *corev1.Pers
 		return "", fmt.Errorf("persistentVolumeClaim %q: %w", src.GetClaimName(), err)
 	}
 	pvName := pvc.GetSpec().GetVolumeName()
-	if pvName == "" || (pvc.GetStatus().GetPhase() != "" && pvc.GetStatus().GetPhase() != "Bound") {
-		return "", fmt.Errorf("persistentVolumeClaim %q is not bound", src.GetClaimName())
+	if pvName == "" || pvc.GetStatus().GetPhase() != "Bound" {
+		return "", fmt.Errorf("persistentVolumeClaim %q is not bound (phase %q)", src.GetClaimName(), pvc.GetStatus().GetPhase())
 	}
 	pv, err := client.For[*corev1.PersistentVolume](m.cfg.Client).Get(ctx, "", pvName)
 	if err != nil {

@@ -95,8 +95,11 @@ func (m *Manager) configMapData(ctx context.Context, ns, name string) (data map[
 	return data, true, nil
 }
 
-func (m *Manager) secretPayload(ctx context.Context, ns, name string, items []*corev1.KeyToPath, mode os.FileMode, optional bool) (map[string]file, error) {
-	data, found, err := m.secretData(ctx, ns, name)
+// objectPayload reads a Secret or ConfigMap with read and maps its keys to
+// files; a missing object is an empty payload when optional.
+func objectPayload(ctx context.Context, read func(ctx context.Context, ns, name string) (map[string][]byte, bool, error),
+	kind, ns, name string, items []*corev1.KeyToPath, mode os.FileMode, optional bool) (map[string]file, error) {
+	data, found, err := read(ctx, ns, name)
 	if err != nil {
 		return nil, err
 	}
@@ -104,23 +107,17 @@ func (m *Manager) secretPayload(ctx context.Context, ns, name string, items []*c
 		if optional {
 			return map[string]file{}, nil
 		}
-		return nil, fmt.Errorf("secret %q not found", name)
+		return nil, fmt.Errorf("%s %q not found", kind, name)
 	}
-	return keyPayload("secret", name, data, items, mode, optional)
+	return keyPayload(kind, name, data, items, mode, optional)
+}
+
+func (m *Manager) secretPayload(ctx context.Context, ns, name string, items []*corev1.KeyToPath, mode os.FileMode, optional bool) (map[string]file, error) {
+	return objectPayload(ctx, m.secretData, "secret", ns, name, items, mode, optional)
 }
 
 func (m *Manager) configMapPayload(ctx context.Context, ns, name string, items []*corev1.KeyToPath, mode os.FileMode, optional bool) (map[string]file, error) {
-	data, found, err := m.configMapData(ctx, ns, name)
-	if err != nil {
-		return nil, err
-	}
-	if !found {
-		if optional {
-			return map[string]file{}, nil
-		}
-		return nil, fmt.Errorf("configMap %q not found", name)
-	}
-	return keyPayload("configMap", name, data, items, mode, optional)
+	return objectPayload(ctx, m.configMapData, "configMap", ns, name, items, mode, optional)
 }
 
 func (m *Manager) setupSecret(ctx context.Context, pod *corev1.Pod, src *corev1.SecretVolumeSource, dir string) error {
@@ -393,7 +390,9 @@ func (m *Manager) serviceAccountTokenSecret(ctx context.Context, ns, sa string) 
 	if err != nil {
 		return nil, fmt.Errorf("list secrets: %w", err)
 	}
-	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].GetMetadata().GetName() < list.Items[j].GetMetadata().GetName() })
+	sort.Slice(list.Items, func(i, j int) bool {
+		return list.Items[i].GetMetadata().GetName() < list.Items[j].GetMetadata().GetName()
+	})
 	for _, s := range list.Items {
 		if s.GetType() == saTokenSecretType && s.GetMetadata().GetAnnotations()[saNameAnnotation] == sa && len(s.GetData()["token"]) > 0 {
 			return s.GetData(), nil
