@@ -95,6 +95,18 @@ metadata:
   labels:
     app: debug
 spec:
+  # Spelled out because the apiserver adds them on create and a pod's
+  # tolerations can only grow: re-applying a manifest without them after
+  # applying "get -o yaml" output would try to remove them (as upstream).
+  tolerations:
+  - key: node.kubernetes.io/not-ready
+    operator: Exists
+    effect: NoExecute
+    tolerationSeconds: 300
+  - key: node.kubernetes.io/unreachable
+    operator: Exists
+    effect: NoExecute
+    tolerationSeconds: 300
   containers:
   - name: app
     image: busybox:1.36
