@@ -1,0 +1,438 @@
+// Package nftapply sends nftrules operations to the kernel over netlink
+// (github.com/google/nftables) and reads back what a full sync needs. It is
+// the only package of the proxy that touches nftables.
+package nftapply
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+	"syscall"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+	"github.com/google/nftables/expr"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+
+	"flotilla.io/proxy/internal/model"
+	"flotilla.io/proxy/internal/nftrules"
+)
+
+// Conn programs the proxy's table in one network namespace.
+type Conn struct {
+	nft   *nftables.Conn
+	ns    *os.File
+	table *nftables.Table
+}
+
+// Open connects to nftables in the network namespace at netnsPath ("" is
+// the process's own).
+func Open(netnsPath string) (*Conn, error) {
+	c := &Conn{table: &nftables.Table{Name: nftrules.Table, Family: nftables.TableFamilyIPv4}}
+	opts := []nftables.ConnOption{nftables.AsLasting()}
+	if netnsPath != "" {
+		f, err := os.Open(netnsPath)
+		if err != nil {
+			return nil, fmt.Errorf("network namespace: %w", err)
+		}
+		c.ns = f
+		opts = append(opts, nftables.WithNetNSFd(int(f.Fd())))
+	}
+	nft, err := nftables.New(opts...)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("nftables: %w", err)
+	}
+	c.nft = nft
+	return c, nil
+}
+
+// Close releases the connection; the table stays in the kernel.
+func (c *Conn) Close() {
+	if c.nft != nil {
+		_ = c.nft.CloseLasting()
+	}
+	if c.ns != nil {
+		_ = c.ns.Close()
+	}
+}
+
+// Probe checks that nftables works here with everything the proxy uses, by
+// building and removing a scratch table.
+func (c *Conn) Probe() error {
+	t := &nftables.Table{Name: nftrules.Table + "-probe", Family: nftables.TableFamilyIPv4}
+	probe := &Conn{nft: c.nft, table: t}
+	probe.ensureBase()
+	probe.writeMap(nftrules.Set{Name: "eps-probe", Kind: nftrules.EndpointMap})
+	c.nft.DelTable(t)
+	if err := c.nft.Flush(); err != nil {
+		return fmt.Errorf("nftables probe: %w", err)
+	}
+	return nil
+}
+
+// Delete removes the proxy's table, if there is one.
+func (c *Conn) Delete() error {
+	if _, err := c.nft.ListTableOfFamily(nftrules.Table, nftables.TableFamilyIPv4); err != nil {
+		if errors.Is(err, syscall.ENOENT) || strings.Contains(err.Error(), "no such file") {
+			return nil
+		}
+		return fmt.Errorf("list table: %w", err)
+	}
+	c.nft.DelTable(c.table)
+	return c.nft.Flush()
+}
+
+// Apply sends ops as one atomic batch.
+func (c *Conn) Apply(ops []nftrules.Op) error {
+	for _, op := range ops {
+		c.queue(op)
+	}
+	if err := c.nft.Flush(); err != nil {
+		return fmt.Errorf("nftables batch of %d ops: %w", len(ops), err)
+	}
+	return nil
+}
+
+// ApplyGroups sends groups of ops, several groups per batch up to about
+// maxMessages netlink messages; a group is never split.
+func (c *Conn) ApplyGroups(groups [][]nftrules.Op, maxMessages int) error {
+	var batch []nftrules.Op
+	n := 0
+	for _, g := range groups {
+		m := 0
+		for _, op := range g {
+			m += op.Messages()
+		}
+		if n > 0 && n+m > maxMessages {
+			if err := c.Apply(batch); err != nil {
+				return err
+			}
+			batch, n = nil, 0
+		}
+		batch = append(batch, g...)
+		n += m
+	}
+	if len(batch) > 0 {
+		return c.Apply(batch)
+	}
+	return nil
+}
+
+// Read returns what services own in the table now.
+func (c *Conn) Read() (nftrules.Kernel, error) {
+	k := nftrules.Kernel{Chains: map[string]bool{}, Sets: map[string]bool{}}
+	if _, err := c.nft.ListTableOfFamily(nftrules.Table, nftables.TableFamilyIPv4); err != nil {
+		return k, nil // no table yet
+	}
+	k.Exists = true
+	chains, err := c.nft.ListChainsOfTableFamily(nftables.TableFamilyIPv4)
+	if err != nil {
+		return k, fmt.Errorf("list chains: %w", err)
+	}
+	for _, ch := range chains {
+		if ch.Table.Name == nftrules.Table && nftrules.Owned(ch.Name) {
+			k.Chains[ch.Name] = true
+		}
+	}
+	sets, err := c.nft.GetSets(c.table)
+	if err != nil {
+		return k, fmt.Errorf("list sets: %w", err)
+	}
+	for _, s := range sets {
+		if nftrules.Owned(s.Name) {
+			k.Sets[s.Name] = true
+		}
+	}
+	for _, m := range nftrules.SharedMaps {
+		elems, err := c.nft.GetSetElements(c.sharedSet(m))
+		if err != nil {
+			return k, fmt.Errorf("list %s: %w", m, err)
+		}
+		for _, e := range elems {
+			if el, ok := decodeElement(m, e); ok {
+				k.Elements = append(k.Elements, el)
+			}
+		}
+	}
+	return k, nil
+}
+
+func (c *Conn) queue(op nftrules.Op) {
+	switch op.Kind {
+	case nftrules.EnsureBase:
+		c.ensureBase()
+	case nftrules.AddSet:
+		_ = c.nft.AddSet(c.serviceSet(op.Set), nil)
+	case nftrules.AddChain:
+		c.nft.AddChain(&nftables.Chain{Name: op.Chain.Name, Table: c.table})
+	case nftrules.WriteChain:
+		ch := &nftables.Chain{Name: op.Chain.Name, Table: c.table}
+		c.nft.FlushChain(ch)
+		for _, r := range op.Chain.Rules {
+			c.nft.AddRule(&nftables.Rule{Table: c.table, Chain: ch, Exprs: ruleExprs(r)})
+		}
+	case nftrules.WriteMap:
+		c.writeMap(op.Set)
+	case nftrules.DeleteElements:
+		for m, elems := range byMap(op.Elements) {
+			_ = c.nft.SetDeleteElements(c.sharedSet(m), elems)
+		}
+	case nftrules.AddElements:
+		for m, elems := range byMap(op.Elements) {
+			_ = c.nft.SetAddElements(c.sharedSet(m), elems)
+		}
+	case nftrules.DeleteChain:
+		c.nft.DelChain(&nftables.Chain{Name: op.Chain.Name, Table: c.table})
+	case nftrules.DeleteSet:
+		c.nft.DelSet(c.serviceSet(op.Set))
+	}
+}
+
+func (c *Conn) writeMap(s nftrules.Set) {
+	set := c.serviceSet(s)
+	_ = c.nft.AddSet(set, nil)
+	c.nft.FlushSet(set)
+	if len(s.Gotos) == 0 {
+		return
+	}
+	elems := make([]nftables.SetElement, len(s.Gotos))
+	for i, g := range s.Gotos {
+		elems[i] = nftables.SetElement{Key: binaryutil.NativeEndian.PutUint32(uint32(i)), VerdictData: &expr.Verdict{Kind: expr.VerdictGoto, Chain: g}}
+	}
+	_ = c.nft.SetAddElements(set, elems)
+}
+
+func byMap(elems []nftrules.Element) map[string][]nftables.SetElement {
+	out := map[string][]nftables.SetElement{}
+	for _, e := range elems {
+		out[e.Map] = append(out[e.Map], nftables.SetElement{Key: elementKey(e), VerdictData: &expr.Verdict{Kind: expr.VerdictGoto, Chain: e.Goto}})
+	}
+	return out
+}
+
+// elementKey encodes a concatenated key: each field padded to 4 bytes.
+func elementKey(e nftrules.Element) []byte {
+	var k []byte
+	if e.IP.IsValid() {
+		ip := e.IP.As4()
+		k = append(k, ip[:]...)
+	}
+	k = append(k, byte(e.Proto), 0, 0, 0)
+	k = binary.BigEndian.AppendUint16(k, e.Port)
+	return append(k, 0, 0)
+}
+
+func decodeElement(m string, e nftables.SetElement) (nftrules.Element, bool) {
+	el := nftrules.Element{Map: m}
+	k := e.Key
+	if m == nftrules.MapServiceIPs || m == nftrules.MapNoEndpointServices {
+		if len(k) < 12 {
+			return el, false
+		}
+		el.IP = netip.AddrFrom4([4]byte(k[:4]))
+		k = k[4:]
+	}
+	if len(k) < 8 {
+		return el, false
+	}
+	el.Proto = model.Proto(k[0])
+	el.Port = binary.BigEndian.Uint16(k[4:6])
+	el.Goto = verdictChain(e)
+	return el, el.Goto != ""
+}
+
+// verdictChain reads the chain of a vmap element: the library leaves the
+// nested verdict attributes (code, chain) undecoded in Val.
+func verdictChain(e nftables.SetElement) string {
+	if e.VerdictData != nil {
+		return e.VerdictData.Chain
+	}
+	ad, err := netlink.NewAttributeDecoder(e.Val)
+	if err != nil {
+		return ""
+	}
+	var chain string
+	for ad.Next() {
+		if ad.Type() == unix.NFTA_VERDICT_CHAIN {
+			chain = ad.String()
+		}
+	}
+	return chain
+}
+
+func (c *Conn) sharedSet(name string) *nftables.Set {
+	s := &nftables.Set{Table: c.table, Name: name, IsMap: true, DataType: nftables.TypeVerdict, Concatenation: true}
+	if name == nftrules.MapServiceIPs || name == nftrules.MapNoEndpointServices {
+		s.KeyType, _ = nftables.ConcatSetType(nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService)
+	} else {
+		s.KeyType, _ = nftables.ConcatSetType(nftables.TypeInetProto, nftables.TypeInetService)
+	}
+	return s
+}
+
+func (c *Conn) serviceSet(s nftrules.Set) *nftables.Set {
+	if s.Kind == nftrules.AffinitySet {
+		return &nftables.Set{Table: c.table, Name: s.Name, KeyType: nftables.TypeIPAddr, HasTimeout: true, Dynamic: true}
+	}
+	return &nftables.Set{Table: c.table, Name: s.Name, IsMap: true, KeyType: nftables.TypeInteger, DataType: nftables.TypeVerdict}
+}
+
+// ensureBase (re)creates the table, the fixed chains and shared maps, and
+// rewrites the fixed chains' rules.
+func (c *Conn) ensureBase() {
+	c.nft.AddTable(c.table)
+	for _, m := range nftrules.SharedMaps {
+		_ = c.nft.AddSet(c.sharedSet(m), nil)
+	}
+	regular := func(name string, rules ...[]expr.Any) {
+		ch := c.nft.AddChain(&nftables.Chain{Name: name, Table: c.table})
+		c.nft.FlushChain(ch)
+		for _, r := range rules {
+			c.nft.AddRule(&nftables.Rule{Table: c.table, Chain: ch, Exprs: r})
+		}
+	}
+	base := func(name string, typ nftables.ChainType, hook *nftables.ChainHook, prio int32, rules ...[]expr.Any) {
+		accept := nftables.ChainPolicyAccept
+		ch := c.nft.AddChain(&nftables.Chain{Name: name, Table: c.table, Type: typ, Hooknum: hook,
+			Priority: nftables.ChainPriorityRef(nftables.ChainPriority(prio)), Policy: &accept})
+		c.nft.FlushChain(ch)
+		for _, r := range rules {
+			c.nft.AddRule(&nftables.Rule{Table: c.table, Chain: ch, Exprs: r})
+		}
+	}
+	jump := func(chain string) []expr.Any { return []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: chain}} }
+	// Regular chains first: base chains jump to them.
+	regular(nftrules.ChainMarkMasquerade, setMark(^uint32(nftrules.MasqueradeMark), nftrules.MasqueradeMark))
+	regular(nftrules.ChainMasquerading,
+		[]expr.Any{
+			&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: binaryutil.NativeEndian.PutUint32(nftrules.MasqueradeMark), Xor: make([]byte, 4)},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: make([]byte, 4)},
+			&expr.Verdict{Kind: expr.VerdictReturn},
+		},
+		setMark(^uint32(0), nftrules.MasqueradeMark),
+		[]expr.Any{&expr.Masq{FullyRandom: true}},
+	)
+	regular(nftrules.ChainReject,
+		[]expr.Any{ // meta l4proto tcp reject with tcp reset
+			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_TCP}},
+			&expr.Reject{Type: unix.NFT_REJECT_TCP_RST},
+		},
+		[]expr.Any{&expr.Reject{Type: unix.NFT_REJECT_ICMP_UNREACH, Code: 3}}, // port unreachable
+	)
+	regular(nftrules.ChainServices,
+		append(daddrProtoPort(), lookupVmap(nftrules.MapServiceIPs)),
+		append(append(fibLocal(), protoPort(1)...), lookupVmap(nftrules.MapServiceNodePorts)),
+	)
+	regular(nftrules.ChainEndpointsCheck,
+		append(daddrProtoPort(), lookupVmap(nftrules.MapNoEndpointServices)),
+		append(append(fibLocal(), protoPort(1)...), lookupVmap(nftrules.MapNoEndpointNodePort)),
+	)
+	newConn := []expr.Any{
+		&expr.Ct{Key: expr.CtKeySTATE, Register: 1},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: binaryutil.NativeEndian.PutUint32(expr.CtStateBitNEW), Xor: make([]byte, 4)},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)},
+		&expr.Verdict{Kind: expr.VerdictJump, Chain: nftrules.ChainEndpointsCheck},
+	}
+	base("nat-prerouting", nftables.ChainTypeNAT, nftables.ChainHookPrerouting, -100, jump(nftrules.ChainServices))
+	base("nat-output", nftables.ChainTypeNAT, nftables.ChainHookOutput, -100, jump(nftrules.ChainServices))
+	base("nat-postrouting", nftables.ChainTypeNAT, nftables.ChainHookPostrouting, 100, jump(nftrules.ChainMasquerading))
+	base("filter-input", nftables.ChainTypeFilter, nftables.ChainHookInput, -110, newConn)
+	base("filter-forward", nftables.ChainTypeFilter, nftables.ChainHookForward, -110, newConn)
+	base("filter-output", nftables.ChainTypeFilter, nftables.ChainHookOutput, -110, newConn)
+}
+
+// setMark is meta mark set meta mark & and ^ xor.
+func setMark(and, xor uint32) []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: binaryutil.NativeEndian.PutUint32(and), Xor: binaryutil.NativeEndian.PutUint32(xor)},
+		&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1},
+	}
+}
+
+// Registers: 1 is the first 128-bit register; 9 and 10 are the second and
+// third 32-bit registers overlapping it, which concatenated keys use.
+func daddrProtoPort() []expr.Any {
+	return append([]expr.Any{&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4}}, protoPort(9)...)
+}
+
+// protoPort loads meta l4proto . th dport from 32-bit register reg on
+// (reg 1 means the first).
+func protoPort(reg uint32) []expr.Any {
+	next := reg + 1
+	if reg == 1 {
+		next = 9
+	}
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg},
+		&expr.Payload{DestRegister: next, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+	}
+}
+
+func fibLocal() []expr.Any {
+	return []expr.Any{
+		&expr.Fib{Register: 1, FlagDADDR: true, ResultADDRTYPE: true},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(unix.RTN_LOCAL)},
+	}
+}
+
+func lookupVmap(set string) *expr.Lookup {
+	return &expr.Lookup{SourceRegister: 1, SetName: set, DestRegister: 0, IsDestRegSet: true}
+}
+
+func saddr() *expr.Payload {
+	return &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4}
+}
+
+func ruleExprs(r nftrules.Rule) []expr.Any {
+	markJump := &expr.Verdict{Kind: expr.VerdictJump, Chain: nftrules.ChainMarkMasquerade}
+	switch r.Kind {
+	case nftrules.MasqueradeUnlessFrom:
+		mask := netip.PrefixFrom(netip.IPv4Unspecified(), r.Prefix.Bits())
+		m := maskBytes(mask.Bits())
+		net := r.Prefix.Masked().Addr().As4()
+		return []expr.Any{saddr(),
+			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: m, Xor: make([]byte, 4)},
+			&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: net[:]}, markJump}
+	case nftrules.MasqueradeAll:
+		return []expr.Any{markJump}
+	case nftrules.MasqueradeIfFrom:
+		ip := r.IP.As4()
+		return []expr.Any{saddr(), &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ip[:]}, markJump}
+	case nftrules.AffinityGoto:
+		return []expr.Any{saddr(), &expr.Lookup{SourceRegister: 1, SetName: r.Set},
+			&expr.Verdict{Kind: expr.VerdictGoto, Chain: r.Chain}}
+	case nftrules.Balance:
+		return []expr.Any{&expr.Numgen{Register: 1, Modulus: uint32(r.N), Type: unix.NFT_NG_INCREMENTAL},
+			lookupVmap(r.Set)}
+	case nftrules.AffinityUpdate:
+		return []expr.Any{saddr(), &expr.Dynset{SrcRegKey: 1, SetName: r.Set, Operation: uint32(unix.NFT_DYNSET_OP_UPDATE), Timeout: r.Timeout}}
+	case nftrules.DNAT:
+		ip := r.IP.As4()
+		return []expr.Any{
+			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{byte(r.Proto)}},
+			&expr.Immediate{Register: 1, Data: ip[:]},
+			&expr.Immediate{Register: 2, Data: binaryutil.BigEndian.PutUint16(r.Port)},
+			&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegProtoMin: 2, Specified: true},
+		}
+	case nftrules.Goto:
+		return []expr.Any{&expr.Verdict{Kind: expr.VerdictGoto, Chain: r.Chain}}
+	}
+	return nil
+}
+
+func maskBytes(bits int) []byte {
+	m := ^uint32(0) << (32 - bits)
+	if bits == 0 {
+		m = 0
+	}
+	return binary.BigEndian.AppendUint32(nil, m)
+}
