@@ -3,7 +3,8 @@ module flotilla.io/flotctl
 go 1.26.0
 
 require (
-	flotilla.io/apiserver v0.0.0-00010101000000-000000000000
+	flotilla.io/apiserver v0.0.0
+	flotilla.io/controller-manager v0.0.0
 	flotilla.io/proto v0.0.0
 	flotilla.io/sdk v0.0.0
 	github.com/evanphx/json-patch/v5 v5.9.11
@@ -14,6 +15,12 @@ require (
 	k8s.io/apimachinery v0.37.2
 	k8s.io/client-go v0.37.2
 	sigs.k8s.io/yaml v1.6.0
+)
+
+require (
+	github.com/golang-jwt/jwt/v5 v5.3.1 // indirect
+	golang.org/x/sync v0.25.0 // indirect
+	golang.org/x/time v0.16.0 // indirect
 )
 
 require (
@@ -78,6 +85,7 @@ require (
 
 replace (
 	flotilla.io/apiserver => ../apiserver
+	flotilla.io/controller-manager => ../controller-manager
 	flotilla.io/proto => ../proto
 	flotilla.io/sdk => ../sdk
 )
