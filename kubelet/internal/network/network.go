@@ -19,6 +19,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/vishvananda/netlink"
@@ -167,7 +168,11 @@ func (m *Manager) prepareNode() error {
 		return err
 	}
 	if err := m.inNodeNS(func() error {
-		return os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644)
+		const ipForward = "/proc/sys/net/ipv4/ip_forward"
+		if b, err := os.ReadFile(ipForward); err == nil && strings.TrimSpace(string(b)) == "1" {
+			return nil // already on (and /proc/sys may be read-only in a container)
+		}
+		return os.WriteFile(ipForward, []byte("1"), 0o644)
 	}); err != nil {
 		return fmt.Errorf("network: enable ip_forward: %w", err)
 	}
