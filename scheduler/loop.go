@@ -115,7 +115,9 @@ func (s *Scheduler) bind(ctx context.Context, qp *queue.QueuedPod, cycle int64, 
 	s.cache.FinishBinding(pi.Key)
 	s.metrics.attempts.WithLabelValues("scheduled").Inc()
 	s.metrics.e2eLatency.Observe(time.Since(qp.FirstQueued).Seconds())
-	s.recorder.Eventf(pi.Pod, events.Normal, "Scheduled", "Successfully assigned %s to %s", pi.Key, node)
+	// No "Scheduled" event per pod: at 1,000 binds a second it would double
+	// the apiserver writes, and the SDK broadcaster keeps every event it
+	// wrote for aggregation (memory). The PodScheduled condition says it.
 }
 
 func (s *Scheduler) handleFailure(ctx context.Context, qp *queue.QueuedPod, cycle int64, snap *framework.Snapshot, err error) {

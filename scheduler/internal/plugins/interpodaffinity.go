@@ -124,9 +124,10 @@ func (InterPodAffinity) Filter(state *framework.CycleState, pod *framework.PodIn
 	}
 	s := d.(*affinityState)
 	lbls := node.Labels()
-	for p, n := range s.existingAnti {
-		if n > 0 && lbls[p.key] == p.value {
-			if _, has := lbls[p.key]; has {
+	if len(s.existingAnti) > 0 {
+		// Look the node's few labels up rather than walk every domain.
+		for k, v := range lbls {
+			if s.existingAnti[topologyPair{k, v}] > 0 {
 				return framework.NewStatus(framework.Unschedulable, ReasonExistingAnti)
 			}
 		}
