@@ -2,6 +2,7 @@ package printer
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -86,7 +87,7 @@ func (d *describer) meta(md *metav1.ObjectMeta, namespaced bool) {
 func (d *describer) annotations(level int, m map[string]string) {
 	shown := make(map[string]string, len(m))
 	for k, v := range m {
-		if k != lastApplied {
+		if k != lastApplied && k != schedulingDiagnosis {
 			shown[k] = strings.TrimSpace(v)
 		}
 	}
@@ -184,6 +185,37 @@ func (d *describer) pod(p *corev1.Pod) {
 	}
 	d.line(0, "Node-Selectors:", orNone(formatLabels(spec.GetNodeSelector())))
 	d.tolerations(spec.GetTolerations())
+	if spec.GetNodeName() == "" {
+		d.schedulingDiagnosis(md.GetAnnotations()[schedulingDiagnosis])
+	}
+}
+
+// schedulingDiagnosis is the scheduler's annotation on a pod no node fits:
+// JSON mapping each node to the filter that rejected it ("_truncated" says
+// how many nodes were left out).
+const schedulingDiagnosis = "scheduler.flotilla.io/diagnosis"
+
+// schedulingDiagnosis lists, for a pending pod, each node and why the
+// scheduler rejected it.
+func (d *describer) schedulingDiagnosis(raw string) {
+	if raw == "" {
+		return
+	}
+	var nodes map[string]string
+	if err := json.Unmarshal([]byte(raw), &nodes); err != nil {
+		return
+	}
+	note := nodes["_truncated"]
+	delete(nodes, "_truncated")
+	d.line(0, "Scheduling diagnosis:")
+	d.line(1, "Node", "Rejected by")
+	d.line(1, "----", "-----------")
+	for _, n := range sortedKeys(nodes) {
+		d.line(1, n, nodes[n])
+	}
+	if note != "" {
+		d.line(1, "("+note+")")
+	}
 }
 
 func (d *describer) podConditions(conds []*corev1.PodCondition) {

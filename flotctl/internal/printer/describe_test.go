@@ -123,3 +123,24 @@ func TestTitleCase(t *testing.T) {
 		}
 	}
 }
+
+func TestDescribeSchedulingDiagnosis(t *testing.T) {
+	pod := &corev1.Pod{
+		Metadata: &metav1.ObjectMeta{Name: "big", Namespace: "default", Annotations: map[string]string{
+			"scheduler.flotilla.io/diagnosis": `{"gpu-0":"TaintToleration: node(s) had untolerated taint {gpu: true}","small-0":"NodeResourcesFit: Insufficient cpu"}`,
+		}},
+		Spec: &corev1.PodSpec{Containers: []*corev1.Container{{Name: "c", Image: "busybox"}}},
+	}
+	out, err := Describe(pod, nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, re := range []string{
+		`(?m)^Scheduling diagnosis:\n  Node\s+Rejected by\n  ----\s+-----------\n  gpu-0\s+TaintToleration: node\(s\) had untolerated taint \{gpu: true\}\n  small-0\s+NodeResourcesFit: Insufficient cpu$`,
+		`(?m)^Annotations:\s+<none>$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("no match for %s in:\n%s", re, out)
+		}
+	}
+}
