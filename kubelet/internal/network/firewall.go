@@ -69,7 +69,7 @@ func (m *Manager) ensureForwardAccept() error {
 				UserData: tag,
 			})
 			m.log.Info("accepting bridge traffic in a FORWARD chain with policy drop",
-				zap.String("table", c.Table.Name), zap.String("chain", c.Name), zap.String("bridge", m.cfg.BridgeName))
+				zap.String("table", c.Table.Name), zap.String("chain", c.Name))
 		}
 	}
 	if err := conn.Flush(); err != nil {

@@ -90,6 +90,7 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}
+	cfg.Log = cfg.Log.With(zap.String("node", cfg.NodeName), zap.String("bridge", cfg.BridgeName))
 	if cfg.BridgeName == "" || len(cfg.BridgeName) > unix.IFNAMSIZ-1 {
 		return nil, fmt.Errorf("network: bridge name %q must be 1-15 characters", cfg.BridgeName)
 	}

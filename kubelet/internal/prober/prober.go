@@ -198,6 +198,17 @@ func (m *Manager) Remove(podUID string) {
 	}
 }
 
+// Stop ends every worker (kubelet shutdown); results are forgotten.
+func (m *Manager) Stop() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k, in := range m.containers {
+		in.cancel()
+		delete(m.containers, k)
+	}
+	m.pods = map[string]*podInfo{}
+}
+
 // Result is the current verdict on a container; an unknown (not running)
 // container is neither started nor ready, and live.
 func (m *Manager) Result(podUID, container string) Result {

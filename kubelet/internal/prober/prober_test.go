@@ -62,15 +62,8 @@ func newHarness(t *testing.T) *harness {
 	h.m = newManager(h.exec, zaptest.NewLogger(t), h.clock)
 	h.m.probed = func(e event) { h.events <- e }
 	t.Cleanup(func() {
-		h.m.mu.Lock()
-		var uids []string
-		for k := range h.m.containers {
-			uids = append(uids, k.uid)
-		}
-		h.m.mu.Unlock()
-		for _, u := range uids {
-			h.m.Remove(u)
-		}
+		h.m.Stop()
+		h.waitIdle()
 	})
 	return h
 }
