@@ -29,6 +29,7 @@ import (
 
 	"flotilla.io/apiserver/internal/alloc"
 	"flotilla.io/apiserver/internal/auth"
+	"flotilla.io/apiserver/internal/encryption"
 	"flotilla.io/apiserver/internal/nodeproxy"
 	"flotilla.io/apiserver/internal/rbac"
 	"flotilla.io/apiserver/internal/server"
@@ -66,6 +67,10 @@ type Config struct {
 	// (default 10.96.0.0/12); ServiceNodePortRange the node port range
 	// (default 30000-32767).
 	ServiceClusterIPRange, ServiceNodePortRange string
+
+	// EncryptionProviderConfig is an EncryptionConfiguration file: the
+	// listed resources are encrypted at rest.
+	EncryptionProviderConfig string
 
 	// AuthorizationMode is "RBAC" (default) or "AlwaysAllow".
 	AuthorizationMode string
@@ -120,6 +125,13 @@ func Run(ctx context.Context, cfg Config) error {
 		reg = prometheus.NewRegistry()
 	}
 	store := storage.New(etcd, cfg.EtcdPrefix, reg)
+	if cfg.EncryptionProviderConfig != "" {
+		ts, err := encryption.Load(cfg.EncryptionProviderConfig)
+		if err != nil {
+			return err
+		}
+		store.SetTransformers(ts)
+	}
 	if cfg.ServiceClusterIPRange == "" {
 		cfg.ServiceClusterIPRange = "10.96.0.0/12"
 	}

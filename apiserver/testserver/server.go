@@ -49,6 +49,8 @@ type Options struct {
 	WatcherBuffer int
 	// ServiceClusterIPRange overrides the service CIDR.
 	ServiceClusterIPRange string
+	// EncryptionProviderConfig is passed to the apiserver.
+	EncryptionProviderConfig string
 	// Quiet drops the server's logs instead of sending them to the test log.
 	Quiet bool
 }
@@ -107,20 +109,22 @@ func (s *Server) start(opts Options, addr string) {
 	s.cancel, s.done = cancel, make(chan error, 1)
 	go func() {
 		s.done <- apiserver.Run(ctx, apiserver.Config{
-			EtcdServers:           s.Etcd,
-			Listener:              lis,
-			TLSCertFile:           filepath.Join(s.dir, "apiserver.crt"),
-			TLSKeyFile:            filepath.Join(s.dir, "apiserver.key"),
-			TokenFile:             filepath.Join(s.dir, "tokens.csv"),
-			KubeletClientCertFile: filepath.Join(s.dir, "apiserver-kubelet-client.crt"),
-			KubeletClientKeyFile:  filepath.Join(s.dir, "apiserver-kubelet-client.key"),
-			KubeletCAFile:         filepath.Join(s.dir, "ca.crt"),
-			WatchCacheHistory:     opts.WatchCacheHistory,
-			WatcherBuffer:         opts.WatcherBuffer,
-			BookmarkInterval:      time.Second,
-			Log:                   log,
-			Registry:              s.Registry,
-			Ready:                 func() { close(ready) },
+			EtcdServers:              s.Etcd,
+			Listener:                 lis,
+			TLSCertFile:              filepath.Join(s.dir, "apiserver.crt"),
+			TLSKeyFile:               filepath.Join(s.dir, "apiserver.key"),
+			TokenFile:                filepath.Join(s.dir, "tokens.csv"),
+			KubeletClientCertFile:    filepath.Join(s.dir, "apiserver-kubelet-client.crt"),
+			KubeletClientKeyFile:     filepath.Join(s.dir, "apiserver-kubelet-client.key"),
+			KubeletCAFile:            filepath.Join(s.dir, "ca.crt"),
+			WatchCacheHistory:        opts.WatchCacheHistory,
+			WatcherBuffer:            opts.WatcherBuffer,
+			ServiceClusterIPRange:    opts.ServiceClusterIPRange,
+			EncryptionProviderConfig: opts.EncryptionProviderConfig,
+			BookmarkInterval:         time.Second,
+			Log:                      log,
+			Registry:                 s.Registry,
+			Ready:                    func() { close(ready) },
 		})
 	}()
 	select {
@@ -148,9 +152,16 @@ func (s *Server) Stop() {
 // etcd, as an upgrade or crash would.
 func (s *Server) Restart() {
 	s.t.Helper()
+	s.RestartWith(s.opts)
+}
+
+// RestartWith restarts the apiserver with new options.
+func (s *Server) RestartWith(opts Options) {
+	s.t.Helper()
 	addr := s.Addr
 	s.Stop()
-	s.start(s.opts, addr)
+	s.opts = opts
+	s.start(opts, addr)
 }
 
 // CADir is where the cluster CA (ca.crt, ca.key) and the server's

@@ -48,6 +48,7 @@ func run(args []string) error {
 	fs.StringVar(&cfg.KubeletClientCertFile, "kubelet-client-certificate", "", "client certificate for kubelets (default: apiserver-kubelet-client.crt in --cert-dir)")
 	fs.StringVar(&cfg.KubeletClientKeyFile, "kubelet-client-key", "", "client key for kubelets")
 	fs.StringVar(&cfg.KubeletCAFile, "kubelet-certificate-authority", "", "CA verifying kubelets' serving certificates (empty: not verified, as upstream)")
+	fs.StringVar(&cfg.EncryptionProviderConfig, "encryption-provider-config", "", "EncryptionConfiguration file: resources to encrypt at rest (aesgcm) and their keys")
 	fs.StringVar(&cfg.AuthorizationMode, "authorization-mode", "RBAC", "RBAC, or AlwaysAllow to let every authenticated request through")
 	fs.StringVar(&cfg.ServiceClusterIPRange, "service-cluster-ip-range", "10.96.0.0/12", "CIDR Service cluster IPs are allocated from")
 	fs.StringVar(&cfg.ServiceNodePortRange, "service-node-port-range", "30000-32767", "range Service node ports are allocated from")

@@ -103,7 +103,10 @@ type Assignment struct {
 // Assign fills in a Service's cluster IP and node ports, carrying over the
 // ones old holds (an update that leaves them out keeps them) and checking
 // requested ones against the ranges.
-func (s *Services) Assign(svc, old *corev1.Service) (Assignment, field.ErrorList) {
+//
+// taken holds claim keys known to be held (nil at first; after a collision
+// the caller passes what etcd holds), so random choices avoid them.
+func (s *Services) Assign(svc, old *corev1.Service, taken map[string]bool) (Assignment, field.ErrorList) {
 	a := Assignment{Random: map[string]bool{}, Field: map[string]*field.Path{}}
 	spec := svc.Spec
 	if spec == nil {
@@ -118,7 +121,11 @@ func (s *Services) Assign(svc, old *corev1.Service) (Assignment, field.ErrorList
 		switch ip := spec.ClusterIp; {
 		case ip == "None":
 		case ip == "":
-			spec.ClusterIp = s.randomIP()
+			ip, ok := s.randomIP(taken)
+			if !ok {
+				return a, field.ErrorList{field.InternalError(specPath.Child("clusterIP"), fmt.Errorf("failed to allocate a serviceIP: range %s is full", s.prefix))}
+			}
+			spec.ClusterIp = ip
 			a.Random[s.ipKey(spec.ClusterIp)] = true
 		default:
 			addr, err := netip.ParseAddr(ip)
@@ -141,10 +148,10 @@ func (s *Services) Assign(svc, old *corev1.Service) (Assignment, field.ErrorList
 				oldPorts[portID(p)] = p.NodePort
 			}
 		}
-		taken := map[int32]bool{}
+		used := map[int32]bool{}
 		for _, p := range spec.Ports {
 			if p.NodePort != 0 {
-				taken[p.NodePort] = true
+				used[p.NodePort] = true
 			}
 		}
 		for n, p := range spec.Ports {
@@ -154,8 +161,12 @@ func (s *Services) Assign(svc, old *corev1.Service) (Assignment, field.ErrorList
 			}
 			switch {
 			case p.NodePort == 0:
-				p.NodePort = s.randomPort(taken)
-				taken[p.NodePort] = true
+				port, ok := s.randomPort(used, taken)
+				if !ok {
+					return a, field.ErrorList{field.InternalError(fld, fmt.Errorf("failed to allocate a nodePort: range %d-%d is full", s.portLo, s.portHi))}
+				}
+				p.NodePort = port
+				used[p.NodePort] = true
 				a.Random[s.portKey(p.NodePort)] = true
 			case int(p.NodePort) < s.portLo || int(p.NodePort) > s.portHi:
 				errs = append(errs, field.Invalid(fld, p.NodePort, fmt.Sprintf("provided port is not in the valid range. The range of valid ports is %d-%d", s.portLo, s.portHi)))
@@ -184,20 +195,47 @@ func portID(p *corev1.ServicePort) string {
 	return fmt.Sprintf("%s/%d", p.Protocol, p.Port)
 }
 
-func (s *Services) randomIP() string {
-	n := s.first + uint32(s.rnd.Uint64N(uint64(s.size)))
-	var b [4]byte
-	binary.BigEndian.PutUint32(b[:], n)
-	return netip.AddrFrom4(b).String()
-}
-
-func (s *Services) randomPort(taken map[int32]bool) int32 {
-	for {
-		p := int32(s.portLo + s.rnd.IntN(s.portHi-s.portLo+1))
-		if !taken[p] {
-			return p
+// randomIP picks a random address not in taken: random probes first, then
+// a scan from a random start, so a nearly full range still allocates.
+func (s *Services) randomIP(taken map[string]bool) (string, bool) {
+	ipAt := func(off uint32) string {
+		var b [4]byte
+		binary.BigEndian.PutUint32(b[:], s.first+off)
+		return netip.AddrFrom4(b).String()
+	}
+	for try := 0; try < 16; try++ {
+		if ip := ipAt(uint32(s.rnd.Uint64N(uint64(s.size)))); !taken[s.ipKey(ip)] {
+			return ip, true
 		}
 	}
+	start := uint32(s.rnd.Uint64N(uint64(s.size)))
+	for n := uint32(0); n < s.size; n++ {
+		if ip := ipAt((start + n) % s.size); !taken[s.ipKey(ip)] {
+			return ip, true
+		}
+	}
+	return "", false
+}
+
+func (s *Services) randomPort(used map[int32]bool, taken map[string]bool) (int32, bool) {
+	span := s.portHi - s.portLo + 1
+	start := s.rnd.IntN(span)
+	for n := 0; n < span; n++ {
+		p := int32(s.portLo + (start+n)%span)
+		if n < 16 { // random probes first
+			p = int32(s.portLo + s.rnd.IntN(span))
+		}
+		if !used[p] && !taken[s.portKey(p)] {
+			return p, true
+		}
+	}
+	for n := 0; n < span; n++ { // the probes missed: scan
+		p := int32(s.portLo + (start+n)%span)
+		if !used[p] && !taken[s.portKey(p)] {
+			return p, true
+		}
+	}
+	return 0, false
 }
 
 // Diff returns the claims to take and to release going from old to svc.

@@ -51,7 +51,7 @@ func TestAssign(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newServices(t)
 			got := proto.Clone(tc.svc).(*corev1.Service)
-			a, errs := s.Assign(got, tc.old)
+			a, errs := s.Assign(got, tc.old, nil)
 			if tc.wantErr != "" {
 				if len(errs) == 0 || !strings.Contains(errs.ToAggregate().Error(), tc.wantErr) {
 					t.Fatalf("errs = %v, want %s", errs, tc.wantErr)
@@ -101,7 +101,7 @@ func TestRandomNodePortsNeverRepeatWithinAService(t *testing.T) {
 		ports = append(ports, port(string(rune('a'+n)), int32(80+n), 0))
 	}
 	got := svc("NodePort", "10.96.0.3", ports...)
-	if _, errs := s.Assign(got, nil); len(errs) > 0 {
+	if _, errs := s.Assign(got, nil, nil); len(errs) > 0 {
 		t.Fatal(errs)
 	}
 	seen := map[int32]bool{}
@@ -123,5 +123,24 @@ func TestClaimsAndDiff(t *testing.T) {
 	}
 	if got := s.Claims(svc("ClusterIP", "None")); len(got) != 0 {
 		t.Fatalf("headless claims %v", got)
+	}
+}
+
+func TestAssignAvoidsTakenUntilFull(t *testing.T) {
+	s := newServices(t)
+	taken := map[string]bool{}
+	for n := 0; n < 254; n++ { // every usable address of the /24
+		got := svc("ClusterIP", "")
+		if _, errs := s.Assign(got, nil, taken); len(errs) > 0 {
+			t.Fatalf("allocation %d: %v", n, errs)
+		}
+		key := "ip/" + got.Spec.ClusterIp
+		if taken[key] {
+			t.Fatalf("%s handed out twice", key)
+		}
+		taken[key] = true
+	}
+	if _, errs := s.Assign(svc("ClusterIP", ""), nil, taken); len(errs) == 0 || !strings.Contains(errs.ToAggregate().Error(), "is full") {
+		t.Fatalf("full range: %v", errs)
 	}
 }

@@ -210,7 +210,7 @@ func (s *Server) Create(ctx context.Context, req *apiv1.CreateRequest) (resp *ap
 	}
 	admission.Admit(obj)
 	orig := proto.Clone(obj)
-	asg, err := s.assign(info, obj, nil)
+	asg, err := s.assign(info, obj, nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -238,9 +238,9 @@ func (s *Server) Create(ctx context.Context, req *apiv1.CreateRequest) (resp *ap
 			md.Name = md.GenerateName + randomSuffix() // a generated name collided: pick another
 			continue
 		case errors.As(err, &claimed) && asg.Random[claimed.Key] && attempt < 20:
-			obj = proto.Clone(orig) // a random IP or port was taken meanwhile: choose again
+			obj = proto.Clone(orig) // a random IP or port was taken meanwhile: choose again, avoiding what etcd holds
 			md = object.Meta(obj)
-			if asg, err = s.assign(info, obj, nil); err != nil {
+			if asg, err = s.assign(info, obj, nil, s.heldClaims(ctx)); err != nil {
 				return nil, err
 			}
 			continue
@@ -364,6 +364,7 @@ func (s *Server) Update(ctx context.Context, req *apiv1.UpdateRequest) (resp *ap
 		return nil, err
 	}
 	var asg alloc.Assignment
+	var taken map[string]bool
 	mutate := func(cur proto.Message) (proto.Message, error) {
 		next := proto.Clone(obj)
 		nmd, cmd := object.Meta(next), object.Meta(cur)
@@ -377,7 +378,7 @@ func (s *Server) Update(ctx context.Context, req *apiv1.UpdateRequest) (resp *ap
 		}
 		defaults.Apply(next)
 		var err error
-		if asg, err = s.assign(info, next, cur); err != nil {
+		if asg, err = s.assign(info, next, cur, taken); err != nil {
 			return nil, err
 		}
 		if specChanged(next, cur) {
@@ -399,6 +400,7 @@ func (s *Server) Update(ctx context.Context, req *apiv1.UpdateRequest) (resp *ap
 		var claimed *storage.ClaimedError
 		if errors.As(err, &claimed) {
 			if asg.Random[claimed.Key] && attempt < 20 {
+				taken = s.heldClaims(ctx)
 				continue
 			}
 			return nil, invalid(info, md.Name, field.ErrorList{field.Invalid(asg.Field[claimed.Key], claimedValue(claimed.Key), "provided value is already allocated")})
@@ -450,7 +452,7 @@ func (s *Server) update(ctx context.Context, info *kind.Info, ns, name, rv strin
 	}
 	key := s.key(info, ns, name)
 	for {
-		cur, err := s.store.Get(ctx, info, key)
+		cur, stale, err := s.store.GetForUpdate(ctx, info, key)
 		if err != nil {
 			return nil, storeError(info, name, err)
 		}
@@ -463,7 +465,7 @@ func (s *Server) update(ctx context.Context, info *kind.Info, ns, name, rv strin
 			return nil, err
 		}
 		object.Meta(next).ResourceVersion = curRV
-		if proto.Equal(next, cur) || dryRun {
+		if (proto.Equal(next, cur) && !stale) || dryRun {
 			return next, nil // nothing changed: no write, no new revision
 		}
 		expect, _ := strconv.ParseInt(curRV, 10, 64)
@@ -647,7 +649,7 @@ func (s *Server) Ensure(ctx context.Context, obj proto.Message) error {
 
 // assign allocates what a Service needs (cluster IP, node ports), carrying
 // over what old holds.
-func (s *Server) assign(info *kind.Info, obj, old proto.Message) (alloc.Assignment, error) {
+func (s *Server) assign(info *kind.Info, obj, old proto.Message, taken map[string]bool) (alloc.Assignment, error) {
 	svc, ok := obj.(*corev1.Service)
 	if !ok || s.services == nil {
 		return alloc.Assignment{}, nil
@@ -656,7 +658,7 @@ func (s *Server) assign(info *kind.Info, obj, old proto.Message) (alloc.Assignme
 	if old != nil {
 		prev = old.(*corev1.Service)
 	}
-	asg, errs := s.services.Assign(svc, prev)
+	asg, errs := s.services.Assign(svc, prev, taken)
 	if len(errs) > 0 {
 		return asg, invalid(info, object.Meta(obj).GetName(), errs)
 	}
@@ -702,4 +704,21 @@ func forbidden(ctx context.Context, group, resource, sub, verb, ns, name string)
 		scope = fmt.Sprintf("in the namespace %q", ns)
 	}
 	return status.Errorf(codes.PermissionDenied, "%s is forbidden: User %q cannot %s resource %q in API group %q %s", what, u, verb, res, group, scope)
+}
+
+// heldClaims reads every allocation key etcd holds, so a retry after a
+// collision chooses among the free values only.
+func (s *Server) heldClaims(ctx context.Context) map[string]bool {
+	held := map[string]bool{}
+	for _, what := range []string{"serviceips", "nodeports"} {
+		keys, err := s.store.ClaimKeys(ctx, what)
+		if err != nil {
+			s.log.Warn("reading allocations", zap.Error(err))
+			continue
+		}
+		for _, k := range keys {
+			held[k] = true
+		}
+	}
+	return held
 }

@@ -52,7 +52,7 @@ func failedClaim(c Claims, resp *clientv3.TxnResponse, skip int) error {
 // CreateClaiming is Create that also takes claims.
 func (s *Store) CreateClaiming(ctx context.Context, key string, obj proto.Message, c Claims) (int64, error) {
 	defer s.observe("create", time.Now())
-	val, err := Encode(obj)
+	val, err := s.encode(obj)
 	if err != nil {
 		return 0, err
 	}
@@ -80,7 +80,7 @@ func (s *Store) CreateClaiming(ctx context.Context, key string, obj proto.Messag
 // UpdateClaiming is Update that also takes and releases claims.
 func (s *Store) UpdateClaiming(ctx context.Context, key string, obj proto.Message, expectRev int64, c Claims) (int64, error) {
 	defer s.observe("update", time.Now())
-	val, err := Encode(obj)
+	val, err := s.encode(obj)
 	if err != nil {
 		return 0, err
 	}
@@ -132,3 +132,17 @@ func (s *Store) DeleteReleasing(ctx context.Context, key string, expectRev int64
 
 // ClaimPrefix is where allocation keys of a kind of value live.
 func (s *Store) ClaimPrefix(what string) string { return s.prefix + "/_allocations/" + what + "/" }
+
+// ClaimKeys lists the allocation keys held for one kind of value.
+func (s *Store) ClaimKeys(ctx context.Context, what string) ([]string, error) {
+	prefix := s.ClaimPrefix(what)
+	resp, err := s.cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		return nil, fmt.Errorf("etcd list %s: %w", prefix, err)
+	}
+	out := make([]string, len(resp.Kvs))
+	for n, kv := range resp.Kvs {
+		out[n] = string(kv.Key)
+	}
+	return out, nil
+}

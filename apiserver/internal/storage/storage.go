@@ -19,6 +19,8 @@ import (
 
 	"flotilla.io/proto/kind"
 	"flotilla.io/proto/object"
+
+	"flotilla.io/apiserver/internal/encryption"
 )
 
 // Errors the store reports; the server maps them to gRPC codes.
@@ -34,7 +36,12 @@ type Store struct {
 	cli     *clientv3.Client
 	prefix  string
 	latency *prometheus.HistogramVec
+	// transformers encrypt values at rest, by resource; absent: plaintext.
+	transformers map[string]encryption.Transformer
 }
+
+// SetTransformers configures encryption at rest, by resource ("secrets").
+func (s *Store) SetTransformers(t map[string]encryption.Transformer) { s.transformers = t }
 
 // New returns a store over an etcd client. prefix is the root of every key
 // ("/registry"). reg may be nil.
@@ -76,9 +83,9 @@ func (s *Store) observe(op string, start time.Time) {
 	s.latency.WithLabelValues(op).Observe(time.Since(start).Seconds())
 }
 
-// Encode is the stored form of an object: its protobuf encoding without the
-// resourceVersion, which etcd supplies.
-func Encode(obj proto.Message) ([]byte, error) {
+// encode is the stored form of an object: its protobuf encoding without the
+// resourceVersion, which etcd supplies, encrypted when configured.
+func (s *Store) encode(obj proto.Message) ([]byte, error) {
 	md := object.Meta(obj)
 	rv := md.ResourceVersion
 	md.ResourceVersion = ""
@@ -87,23 +94,44 @@ func Encode(obj proto.Message) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", object.Kind(obj), err)
 	}
+	if info, ok := kind.ForMessage(obj); ok {
+		if t := s.transformers[info.Resource]; t != nil {
+			if b, err = t.ToStorage(b); err != nil {
+				return nil, fmt.Errorf("encrypt %s: %w", info.Resource, err)
+			}
+		}
+	}
 	return b, nil
 }
 
 // Decode turns a stored value back into an object with its resourceVersion.
-func Decode(info *kind.Info, value []byte, modRev int64) (proto.Message, error) {
+func (s *Store) Decode(info *kind.Info, value []byte, modRev int64) (proto.Message, error) {
+	obj, _, err := s.decode(info, value, modRev)
+	return obj, err
+}
+
+// decode also reports whether the value should be rewritten (encrypted with
+// a key that is no longer the write key).
+func (s *Store) decode(info *kind.Info, value []byte, modRev int64) (proto.Message, bool, error) {
+	stale := false
+	if t := s.transformers[info.Resource]; t != nil {
+		var err error
+		if value, stale, err = t.FromStorage(value); err != nil {
+			return nil, false, fmt.Errorf("decrypt %s: %w", info.Resource, err)
+		}
+	}
 	obj := info.New()
 	if err := proto.Unmarshal(value, obj); err != nil {
-		return nil, fmt.Errorf("decode %s: %w", info.Kind, err)
+		return nil, false, fmt.Errorf("decode %s: %w", info.Kind, err)
 	}
 	object.Meta(obj).ResourceVersion = strconv.FormatInt(modRev, 10)
-	return obj, nil
+	return obj, stale, nil
 }
 
 // Create stores obj at key if nothing is there and returns the new revision.
 func (s *Store) Create(ctx context.Context, key string, obj proto.Message) (int64, error) {
 	defer s.observe("create", time.Now())
-	val, err := Encode(obj)
+	val, err := s.encode(obj)
 	if err != nil {
 		return 0, err
 	}
@@ -131,7 +159,23 @@ func (s *Store) Get(ctx context.Context, info *kind.Info, key string) (proto.Mes
 		return nil, ErrNotFound
 	}
 	kv := resp.Kvs[0]
-	return Decode(info, kv.Value, kv.ModRevision)
+	return s.Decode(info, kv.Value, kv.ModRevision)
+}
+
+// GetForUpdate is Get that also says whether the stored value is stale
+// (written with an old encryption key) and should be rewritten even when
+// nothing else changes.
+func (s *Store) GetForUpdate(ctx context.Context, info *kind.Info, key string) (proto.Message, bool, error) {
+	defer s.observe("get", time.Now())
+	resp, err := s.cli.Get(ctx, key)
+	if err != nil {
+		return nil, false, fmt.Errorf("etcd get %s: %w", key, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, false, ErrNotFound
+	}
+	kv := resp.Kvs[0]
+	return s.decode(info, kv.Value, kv.ModRevision)
 }
 
 // Update replaces the object at key if its revision is still expectRev, and
@@ -139,7 +183,7 @@ func (s *Store) Get(ctx context.Context, info *kind.Info, key string) (proto.Mes
 // ErrConflict when someone else wrote it first.
 func (s *Store) Update(ctx context.Context, key string, obj proto.Message, expectRev int64) (int64, error) {
 	defer s.observe("update", time.Now())
-	val, err := Encode(obj)
+	val, err := s.encode(obj)
 	if err != nil {
 		return 0, err
 	}
@@ -230,7 +274,7 @@ func (s *Store) List(ctx context.Context, info *kind.Info, prefix, startKey stri
 				page.Remaining = resp.Count - int64(n)
 				return page, nil
 			}
-			obj, err := Decode(info, kv.Value, kv.ModRevision)
+			obj, err := s.Decode(info, kv.Value, kv.ModRevision)
 			if err != nil {
 				return nil, err
 			}

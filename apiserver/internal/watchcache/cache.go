@@ -233,7 +233,7 @@ func (c *Cache) apply(events []*clientv3.Event) error {
 			p.obj = obj
 			delete(c.objs, key)
 		default:
-			obj, err := storage.Decode(c.info, ev.Kv.Value, ev.Kv.ModRevision)
+			obj, err := c.store.Decode(c.info, ev.Kv.Value, ev.Kv.ModRevision)
 			if err != nil {
 				return err
 			}
