@@ -1,7 +1,7 @@
 # Flotilla build. Pattern targets loop over the workspace modules.
 SHELL := /bin/bash
-MODULES := proto sdk apiserver scheduler controller-manager cloud-controller-manager kubelet proxy flotctl e2e
-COMMANDS := apiserver scheduler controller-manager cloud-controller-manager kubelet proxy flotctl
+MODULES := proto sdk apiserver scheduler controller-manager cloud-controller-manager kubelet proxy dns flotctl e2e
+COMMANDS := apiserver scheduler controller-manager cloud-controller-manager kubelet proxy dns flotctl
 BIN := $(CURDIR)/bin
 STATE ?= $(CURDIR)/.state
 PROTOC ?= protoc
