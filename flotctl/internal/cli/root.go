@@ -53,6 +53,11 @@ func Run(ctx context.Context, args []string, s Streams) int {
 	if err == nil {
 		return 0
 	}
+	var exit exitCodeError
+	if errors.As(err, &exit) { // exec: the remote command's exit code
+		fmt.Fprintln(s.ErrOut, exit.Error())
+		return exit.code
+	}
 	if !errors.Is(err, errReported) {
 		fmt.Fprintln(s.ErrOut, FormatError(err))
 	}
@@ -94,6 +99,10 @@ func newRoot(e *env) *cobra.Command {
 		newDrain(e),
 		newTaint(e),
 		newAuth(e),
+		newLogs(e),
+		newExec(e),
+		newTop(e),
+		newImage(e),
 	)
 	return root
 }
