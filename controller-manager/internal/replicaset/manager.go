@@ -25,6 +25,11 @@ import (
 	"flotilla.io/controller-manager/internal/controllerutil"
 )
 
+// eventsPerSync caps the per-pod events of one sync; the rest are summed up
+// in one event. Upstream's event spam filter (25 per object, then one per 5
+// minutes) has the same effect: a 3,000-pod scale-up is not 3,000 Events.
+const eventsPerSync = 25
+
 // Adapter is how the replica manager reads and writes one workload kind:
 // ReplicaSet here, ReplicationController in its own package.
 type Adapter[T proto.Message] struct {
@@ -283,7 +288,7 @@ func (m *Manager[T]) manage(ctx context.Context, owner T, key string, spec Spec,
 	if plan.Create > 0 {
 		m.exp.ExpectCreations(key, plan.Create)
 		ref := controllerutil.ControllerRef(md, m.adapter.APIVersion, m.adapter.Kind)
-		var attempts atomic.Int32
+		var attempts, createdN atomic.Int32
 		ok, err := controllerutil.SlowStartBatch(ctx, plan.Create, controllerutil.SlowStartInitialBatchSize, func(ctx context.Context) error {
 			attempts.Add(1)
 			pod := controllerutil.PodFromTemplate(spec.Template, md.GetNamespace(), md.GetName(), ref)
@@ -293,9 +298,14 @@ func (m *Manager[T]) manage(ctx context.Context, owner T, key string, spec Spec,
 				m.recorder.Eventf(owner, events.Warning, "FailedCreate", "Error creating: %v", err)
 				return err
 			}
-			m.recorder.Eventf(owner, events.Normal, "SuccessfulCreate", "Created pod: %s", created.Metadata.Name)
+			if n := createdN.Add(1); n <= eventsPerSync {
+				m.recorder.Eventf(owner, events.Normal, "SuccessfulCreate", "Created pod: %s", created.Metadata.Name)
+			}
 			return nil
 		})
+		if n := createdN.Load(); n > eventsPerSync {
+			m.recorder.Eventf(owner, events.Normal, "SuccessfulCreate", "Created %d more pods", n-eventsPerSync)
+		}
 		for range plan.Create - int(attempts.Load()) {
 			m.exp.CreationObserved(key) // skipped after a failed batch
 		}
@@ -314,6 +324,7 @@ func (m *Manager[T]) manage(ctx context.Context, owner T, key string, spec Spec,
 	}
 	m.exp.ExpectDeletions(key, keys)
 	var wg sync.WaitGroup
+	var deleted atomic.Int32
 	errs := make([]error, len(plan.Delete))
 	for i, p := range plan.Delete {
 		wg.Go(func() {
@@ -328,10 +339,15 @@ func (m *Manager[T]) manage(ctx context.Context, owner T, key string, spec Spec,
 				m.exp.DeletionObserved(key, keys[i])
 				return
 			}
-			m.recorder.Eventf(owner, events.Normal, "SuccessfulDelete", "Deleted pod: %s", p.Metadata.Name)
+			if deleted.Add(1) <= eventsPerSync {
+				m.recorder.Eventf(owner, events.Normal, "SuccessfulDelete", "Deleted pod: %s", p.Metadata.Name)
+			}
 		})
 	}
 	wg.Wait()
+	if n := deleted.Load(); n > eventsPerSync {
+		m.recorder.Eventf(owner, events.Normal, "SuccessfulDelete", "Deleted %d more pods", n-eventsPerSync)
+	}
 	return errors.Join(errs...)
 }
 
