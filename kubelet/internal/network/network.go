@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -355,6 +356,19 @@ func (m *Manager) ensureVeth(uid, nsPath string, ip net.IP) error {
 	def := &netlink.Route{LinkIndex: eth0.Attrs().Index, Gw: m.gateway, Dst: &net.IPNet{IP: net.IPv4zero, Mask: net.CIDRMask(0, 32)}}
 	if err := podNL.RouteReplace(def); err != nil {
 		return fmt.Errorf("default route via %s: %w", m.gateway, err)
+	}
+	// A frame sent before the link is operational is dropped: wait (briefly)
+	// for the kernel to finish bringing eth0 up.
+	for i := 0; i < 200; i++ {
+		pl, err1 := podNL.LinkByIndex(eth0.Attrs().Index)
+		hl, err2 := m.nl.LinkByIndex(host.Attrs().Index)
+		if err1 != nil || err2 != nil || (pl.Attrs().OperState == netlink.OperUp && hl.Attrs().OperState == netlink.OperUp) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := announce(podNS, eth0.Attrs().Index, eth0.Attrs().HardwareAddr, ip); err != nil {
+		m.log.Warn("gratuitous ARP", zap.String("pod", uid), zap.Error(err))
 	}
 	return nil
 }

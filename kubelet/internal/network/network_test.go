@@ -212,6 +212,19 @@ func TestTwoPodsPingEachOther(t *testing.T) {
 	if err != nil || again != a {
 		t.Fatalf("second Setup = %+v, %v; want %+v", again, err, a)
 	}
+
+	// A lost veth is repaired by the next Setup.
+	if err := m.nl.LinkDel(host); err != nil {
+		t.Fatal(err)
+	}
+	if again, err = m.Setup(ctx, testPod("pod-a")); err != nil || again != a {
+		t.Fatalf("Setup after losing the veth = %+v, %v", again, err)
+	}
+	// From the repaired side: its ARP request updates b's entry at once (a
+	// gratuitous ARP is ignored within b's 1 s neighbour locktime).
+	if err := ping(t, a.NetNSPath, b.IP, 5); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestAddressesPersistAndTeardownReleases(t *testing.T) {
@@ -393,6 +406,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{BridgeName: "br", PodCIDR: "10.0.0.0/31", StateDir: "x"},
 		{BridgeName: "br", PodCIDR: "10.0.0.0/24"},
 	} {
+		cfg.NetNS = "/nonexistent/netns" // never the host's namespace, whatever happens
 		if _, err := New(cfg); err == nil {
 			t.Errorf("New(%+v) succeeded", cfg)
 		}
