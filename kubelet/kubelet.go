@@ -157,7 +157,7 @@ func Run(ctx context.Context, cfg Config) error {
 		FieldSelector: "spec.nodeName=" + cfg.NodeName, Logger: log.Named("informer"),
 	})
 	broadcaster := events.NewBroadcaster(events.Config{Client: cli, Component: "kubelet", Log: log, Registry: cfg.Registry})
-	parts, err := wire(ctx, cfg, cli, rt, log)
+	parts, err := wire(ctx, cfg, cli, rt, podInformer, log)
 	if err != nil {
 		return err
 	}

@@ -82,7 +82,7 @@ func newCluster(t *testing.T) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rt.LoadImage(context.Background(), bytes.NewReader(runtimetest.BusyboxTar(t, runtimetest.BusyboxImage))); err != nil {
+	if _, err := rt.LoadImage(context.Background(), bytes.NewReader(runtimetest.BusyboxTar(t))); err != nil {
 		t.Fatal(err)
 	}
 	cl := &cluster{t: t, srv: srv, c: c, pods: client.For[*corev1.Pod](c), ns: ns, sock: sock}

@@ -2,6 +2,8 @@ package kubelet
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -12,12 +14,16 @@ import (
 
 	"flotilla.io/sdk/client"
 	"flotilla.io/sdk/component"
+	"flotilla.io/sdk/informer"
 
 	"flotilla.io/kubelet/internal/logs"
 	"flotilla.io/kubelet/internal/network"
 	"flotilla.io/kubelet/internal/pod"
 	"flotilla.io/kubelet/internal/prober"
 	"flotilla.io/kubelet/internal/runtime"
+	"flotilla.io/kubelet/internal/server"
+	"flotilla.io/kubelet/internal/stats"
+	"flotilla.io/kubelet/internal/volume"
 )
 
 // parts are the node-local services the pod workers use.
@@ -48,8 +54,40 @@ func logIO(kubeletBinary string) func(string) cio.Creator {
 	}
 }
 
-func wire(ctx context.Context, cfg Config, cli *client.Client, rt *runtime.Runtime, log *zap.Logger) (*parts, error) {
+func wire(ctx context.Context, cfg Config, cli *client.Client, rt *runtime.Runtime, pods *informer.Informer[*corev1.Pod], log *zap.Logger) (*parts, error) {
 	p := &parts{}
+	p.volumes = volume.New(volume.Config{RootDir: cfg.RootDir, Client: cli, Log: log.Named("volume")})
+
+	sp := stats.New(stats.Config{NodeName: cfg.NodeName, Pods: func() map[string]stats.PodRef {
+		m := map[string]stats.PodRef{}
+		for _, p := range pods.Store().List() {
+			m[p.GetMetadata().GetUid()] = stats.PodRef{Namespace: p.GetMetadata().GetNamespace(), Name: p.GetMetadata().GetName()}
+		}
+		return m
+	}})
+	if err := cfg.Registry.Register(sp); err != nil {
+		return nil, fmt.Errorf("stats metrics: %w", err)
+	}
+	p.runnables = append(p.runnables, component.RunnableFunc(sp.Run))
+
+	if cfg.ClientCAFile != "" && cfg.Port > 0 {
+		hosts := []string{cfg.NodeIP, cfg.NodeName, "127.0.0.1", "localhost"}
+		if h, err := os.Hostname(); err == nil {
+			hosts = append(hosts, h)
+		}
+		srv, err := server.New(server.Config{
+			Address: fmt.Sprintf(":%d", cfg.Port), TLSCertFile: cfg.TLSCertFile, TLSKeyFile: cfg.TLSKeyFile,
+			CertDir: filepath.Join(cfg.RootDir, "pki"), Hosts: hosts, ClientCAFile: cfg.ClientCAFile,
+			Runtime: rt, Stats: sp, Log: log.Named("server"),
+		})
+		if err != nil {
+			return nil, err
+		}
+		p.runnables = append(p.runnables, component.RunnableFunc(srv.Run))
+	} else {
+		log.Warn("no --client-ca-file: the kubelet API (logs, exec, image load) is not served")
+	}
+
 	if cfg.PodCIDR != "" {
 		bridge := cfg.BridgeName
 		if bridge == "" {

@@ -44,7 +44,7 @@ func newRuntime(t *testing.T, node string, onExit func(string)) (*runtime.Runtim
 		}
 		_ = r.Close()
 	})
-	if _, err := r.LoadImage(context.Background(), bytes.NewReader(runtimetest.BusyboxTar(t, runtimetest.BusyboxImage))); err != nil {
+	if _, err := r.LoadImage(context.Background(), bytes.NewReader(runtimetest.BusyboxTar(t))); err != nil {
 		t.Fatal(err)
 	}
 	return r, ns

@@ -6,11 +6,6 @@
 package runtimetest
 
 import (
-	"archive/tar"
-	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -18,7 +13,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
+
+	"flotilla.io/kubelet/internal/images"
 )
 
 var (
@@ -99,96 +95,26 @@ func findScript() (string, error) {
 }
 
 // BusyboxImage is the name BusyboxTar gives its image.
-const BusyboxImage = "busybox:1.35"
+const BusyboxImage = images.BusyboxRef
 
-// BusyboxTar builds an OCI image archive of the host's static busybox
-// (Debian's busybox-static) with every applet linked in /bin. It skips the
-// test when there is no static busybox.
-func BusyboxTar(t testing.TB, name string) []byte {
+// BusyboxTar builds the OCI archive of busybox:1.35 from the host's static
+// busybox (internal/images). It skips the test when there is none.
+func BusyboxTar(t testing.TB) []byte {
 	t.Helper()
-	bb, err := exec.LookPath("busybox")
-	if err != nil {
-		t.Skip("no busybox on the host: apt-get install busybox-static")
+	if _, err := os.Stat("/bin/busybox"); err != nil {
+		t.Skip("no /bin/busybox on the host: apt-get install busybox-static")
 	}
-	bin, err := os.ReadFile(bb)
+	img, err := images.Busybox("/bin/busybox")
 	if err != nil {
 		t.Fatal(err)
 	}
-	list, err := exec.Command(bb, "--list").Output()
+	dst := filepath.Join(t.TempDir(), "busybox.tar")
+	if err := images.WriteArchive(dst, images.BusyboxRef, img); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(dst)
 	if err != nil {
-		t.Fatalf("busybox --list: %v", err)
-	}
-	var layer bytes.Buffer
-	tw := tar.NewWriter(&layer)
-	now := time.Unix(0, 0)
-	add := func(h *tar.Header, body []byte) {
-		h.ModTime = now
-		if err := tw.WriteHeader(h); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write(body); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, d := range []string{"bin/", "etc/", "tmp/", "proc/", "sys/", "dev/", "root/"} {
-		add(&tar.Header{Name: d, Typeflag: tar.TypeDir, Mode: 0o755}, nil)
-	}
-	add(&tar.Header{Name: "bin/busybox", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(bin))}, bin)
-	for _, applet := range strings.Fields(string(list)) {
-		if applet == "busybox" {
-			continue
-		}
-		add(&tar.Header{Name: "bin/" + applet, Typeflag: tar.TypeSymlink, Linkname: "busybox", Mode: 0o777}, nil)
-	}
-	passwd := []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n")
-	add(&tar.Header{Name: "etc/passwd", Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(passwd))}, passwd)
-	if err := tw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return ociArchive(t, name, layer.Bytes(), []string{"sh"})
-}
-
-func digest(b []byte) string {
-	s := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(s[:])
-}
-
-func ociArchive(t testing.TB, name string, layer []byte, cmd []string) []byte {
-	t.Helper()
-	config, _ := json.Marshal(map[string]any{
-		"architecture": "amd64", "os": "linux",
-		"config": map[string]any{"Env": []string{"PATH=/bin"}, "Cmd": cmd, "WorkingDir": "/"},
-		"rootfs": map[string]any{"type": "layers", "diff_ids": []string{digest(layer)}},
-	})
-	desc := func(mt string, b []byte) map[string]any {
-		return map[string]any{"mediaType": mt, "digest": digest(b), "size": len(b)}
-	}
-	manifest, _ := json.Marshal(map[string]any{
-		"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-		"config": desc("application/vnd.oci.image.config.v1+json", config),
-		"layers": []any{desc("application/vnd.oci.image.layer.v1.tar", layer)},
-	})
-	md := desc("application/vnd.oci.image.manifest.v1+json", manifest)
-	md["annotations"] = map[string]string{"io.containerd.image.name": name, "org.opencontainers.image.ref.name": name}
-	md["platform"] = map[string]string{"architecture": "amd64", "os": "linux"}
-	index, _ := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": []any{md}})
-	var out bytes.Buffer
-	tw := tar.NewWriter(&out)
-	write := func(p string, b []byte) {
-		if err := tw.WriteHeader(&tar.Header{Name: p, Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write(b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`))
-	write("index.json", index)
-	for _, b := range [][]byte{config, manifest, layer} {
-		write("blobs/sha256/"+strings.TrimPrefix(digest(b), "sha256:"), b)
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return out.Bytes()
+	return b
 }
