@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/types/known/timestamppb"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	corev1 "flotilla.io/proto/flotilla/core/v1"
@@ -92,7 +93,12 @@ func parseTaints(args []string) (add, remove []*corev1.Taint, err error) {
 				return nil, nil, fmt.Errorf("invalid taint spec: %s, %s", a, strings.Join(errs, "; "))
 			}
 		}
-		add = append(add, &corev1.Taint{Key: key, Value: value, Effect: effect})
+		t := &corev1.Taint{Key: key, Value: value, Effect: effect}
+		if effect == "NoExecute" {
+			// Upstream's apiserver stamps this; tolerationSeconds count from it.
+			t.TimeAdded = timestamppb.Now()
+		}
+		add = append(add, t)
 	}
 	return add, remove, nil
 }
