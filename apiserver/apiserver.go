@@ -57,6 +57,17 @@ type Config struct {
 	TLSCertFile, TLSKeyFile string
 	// TokenFile holds the static bearer tokens (token,user,uid,"groups").
 	TokenFile string
+	// ClientCAFile verifies client certificates: the common name is the
+	// user, the organizations the groups.
+	ClientCAFile string
+	// ServiceAccountKeyFiles verify service account tokens;
+	// ServiceAccountSigningKeyFile signs the tokens CreateToken issues.
+	ServiceAccountKeyFiles       []string
+	ServiceAccountSigningKeyFile string
+	// ServiceAccountIssuer is the iss of issued tokens; APIAudiences the
+	// audiences accepted (default: the issuer).
+	ServiceAccountIssuer string
+	APIAudiences         []string
 	// KubeletClientCertFile and KubeletClientKeyFile authenticate the
 	// apiserver to kubelets (logs, exec, image loading); KubeletCAFile
 	// verifies the kubelets' serving certificates (empty: not verified, as
@@ -106,11 +117,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if len(cfg.EtcdServers) == 0 {
 		return errors.New("--etcd-servers: Required value")
 	}
-	tokens, err := auth.LoadTokenFile(cfg.TokenFile)
-	if err != nil {
-		return err
-	}
-	creds, err := serverTLS(cfg.TLSCertFile, cfg.TLSKeyFile)
+	creds, err := serverTLS(cfg.TLSCertFile, cfg.TLSKeyFile, cfg.ClientCAFile)
 	if err != nil {
 		return err
 	}
@@ -164,6 +171,10 @@ func Run(ctx context.Context, cfg Config) error {
 		scfg.Escalation = rbacAuthz
 	}
 	srv := server.New(scfg)
+	authn, saTokens, err := authenticators(cfg, store)
+	if err != nil {
+		return err
+	}
 	proxy, err := nodeproxy.New(nodeproxy.Config{
 		Store: store, Authorizer: authorizer, Log: log,
 		ClientCertFile: cfg.KubeletClientCertFile, ClientKeyFile: cfg.KubeletClientKeyFile, CAFile: cfg.KubeletCAFile,
@@ -195,12 +206,12 @@ func Run(ctx context.Context, cfg Config) error {
 		grpc.MaxRecvMsgSize(8<<20),
 		grpc.MaxSendMsgSize(256<<20),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
-		grpc.ChainUnaryInterceptor(unaryAuth(tokens), unaryRecover(log)),
-		grpc.ChainStreamInterceptor(streamAuth(tokens), streamRecover(log)),
+		grpc.ChainUnaryInterceptor(unaryAuth(authn), unaryRecover(log)),
+		grpc.ChainStreamInterceptor(streamAuth(authn), streamRecover(log)),
 	)
 	apiv1.RegisterResourceServiceServer(gs, srv)
 	apiv1.RegisterNodeProxyServiceServer(gs, proxy)
-	apiv1.RegisterAuthServiceServer(gs, &server.Access{Authorizer: authorizer})
+	apiv1.RegisterAuthServiceServer(gs, &server.Access{Authorizer: authorizer, Tokens: saTokens, Store: store})
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -290,7 +301,7 @@ func ensureDefaults(ctx context.Context, srv *server.Server) error {
 	}
 }
 
-func serverTLS(certFile, keyFile string) (credentials.TransportCredentials, error) {
+func serverTLS(certFile, keyFile, clientCAFile string) (credentials.TransportCredentials, error) {
 	if certFile == "" || keyFile == "" {
 		return nil, errors.New("--tls-cert-file and --tls-private-key-file: Required value (the apiserver serves TLS only)")
 	}
@@ -298,7 +309,51 @@ func serverTLS(certFile, keyFile string) (credentials.TransportCredentials, erro
 	if err != nil {
 		return nil, fmt.Errorf("serving certificate: %w", err)
 	}
-	return credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}), nil
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if clientCAFile != "" {
+		pem, err := os.ReadFile(clientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("--client-ca-file: %w", err)
+		}
+		tc.ClientCAs = x509.NewCertPool()
+		if !tc.ClientCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--client-ca-file %s: no certificates", clientCAFile)
+		}
+		tc.ClientAuth = tls.VerifyClientCertIfGiven // tokens remain an alternative
+	}
+	return credentials.NewTLS(tc), nil
+}
+
+// authenticators builds the chain: client certificates, static tokens,
+// service account tokens.
+func authenticators(cfg Config, store *storage.Store) (auth.Chain, *auth.ServiceAccountTokens, error) {
+	var chain auth.Chain
+	if cfg.ClientCAFile != "" {
+		chain = append(chain, auth.ClientCert{})
+	}
+	if cfg.TokenFile != "" {
+		tf, err := auth.LoadTokenFile(cfg.TokenFile)
+		if err != nil {
+			return nil, nil, err
+		}
+		chain = append(chain, tf)
+	}
+	var sa *auth.ServiceAccountTokens
+	if len(cfg.ServiceAccountKeyFiles) > 0 || cfg.ServiceAccountSigningKeyFile != "" {
+		issuer := cfg.ServiceAccountIssuer
+		if issuer == "" {
+			issuer = "https://flotilla.default.svc"
+		}
+		var err error
+		if sa, err = auth.NewServiceAccountTokens(issuer, cfg.APIAudiences, cfg.ServiceAccountKeyFiles, cfg.ServiceAccountSigningKeyFile, server.Objects{Store: store}); err != nil {
+			return nil, nil, err
+		}
+		chain = append(chain, sa)
+	}
+	if len(chain) == 0 {
+		return nil, nil, errors.New("no authentication configured: give --token-file, --client-ca-file or service account keys")
+	}
+	return chain, sa, nil
 }
 
 func newEtcdClient(cfg Config) (*clientv3.Client, error) {

@@ -12,9 +12,9 @@ import (
 	"flotilla.io/apiserver/internal/auth"
 )
 
-func unaryAuth(tokens *auth.TokenFile) grpc.UnaryServerInterceptor {
+func unaryAuth(authn auth.Authenticator) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-		u, err := tokens.Authenticate(ctx)
+		u, err := authn.Authenticate(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -29,9 +29,9 @@ type authedStream struct {
 
 func (s authedStream) Context() context.Context { return s.ctx }
 
-func streamAuth(tokens *auth.TokenFile) grpc.StreamServerInterceptor {
+func streamAuth(authn auth.Authenticator) grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-		u, err := tokens.Authenticate(ss.Context())
+		u, err := authn.Authenticate(ss.Context())
 		if err != nil {
 			return err
 		}

@@ -80,6 +80,9 @@ func StartAPIServer(t testing.TB, etcd []string, opts Options) *Server {
 	if _, err := pki.EnsureClient(dir, "apiserver-kubelet-client", "apiserver-kubelet-client", "system:masters"); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := pki.EnsureKey(dir, "sa"); err != nil {
+		t.Fatal(err)
+	}
 	tokens := fmt.Sprintf("%s,admin,1,system:masters\n%s,alice,2,developers\n", AdminToken, UserToken)
 	if err := os.WriteFile(filepath.Join(dir, "tokens.csv"), []byte(tokens), 0o600); err != nil {
 		t.Fatal(err)
@@ -109,22 +112,24 @@ func (s *Server) start(opts Options, addr string) {
 	s.cancel, s.done = cancel, make(chan error, 1)
 	go func() {
 		s.done <- apiserver.Run(ctx, apiserver.Config{
-			EtcdServers:              s.Etcd,
-			Listener:                 lis,
-			TLSCertFile:              filepath.Join(s.dir, "apiserver.crt"),
-			TLSKeyFile:               filepath.Join(s.dir, "apiserver.key"),
-			TokenFile:                filepath.Join(s.dir, "tokens.csv"),
-			KubeletClientCertFile:    filepath.Join(s.dir, "apiserver-kubelet-client.crt"),
-			KubeletClientKeyFile:     filepath.Join(s.dir, "apiserver-kubelet-client.key"),
-			KubeletCAFile:            filepath.Join(s.dir, "ca.crt"),
-			WatchCacheHistory:        opts.WatchCacheHistory,
-			WatcherBuffer:            opts.WatcherBuffer,
-			ServiceClusterIPRange:    opts.ServiceClusterIPRange,
-			EncryptionProviderConfig: opts.EncryptionProviderConfig,
-			BookmarkInterval:         time.Second,
-			Log:                      log,
-			Registry:                 s.Registry,
-			Ready:                    func() { close(ready) },
+			EtcdServers:                  s.Etcd,
+			Listener:                     lis,
+			TLSCertFile:                  filepath.Join(s.dir, "apiserver.crt"),
+			TLSKeyFile:                   filepath.Join(s.dir, "apiserver.key"),
+			TokenFile:                    filepath.Join(s.dir, "tokens.csv"),
+			KubeletClientCertFile:        filepath.Join(s.dir, "apiserver-kubelet-client.crt"),
+			KubeletClientKeyFile:         filepath.Join(s.dir, "apiserver-kubelet-client.key"),
+			KubeletCAFile:                filepath.Join(s.dir, "ca.crt"),
+			ClientCAFile:                 filepath.Join(s.dir, "ca.crt"),
+			ServiceAccountSigningKeyFile: filepath.Join(s.dir, "sa.key"),
+			WatchCacheHistory:            opts.WatchCacheHistory,
+			WatcherBuffer:                opts.WatcherBuffer,
+			ServiceClusterIPRange:        opts.ServiceClusterIPRange,
+			EncryptionProviderConfig:     opts.EncryptionProviderConfig,
+			BookmarkInterval:             time.Second,
+			Log:                          log,
+			Registry:                     s.Registry,
+			Ready:                        func() { close(ready) },
 		})
 	}()
 	select {

@@ -116,6 +116,23 @@ func tlsConfig(cfg *Config) (*tls.Config, error) {
 		}
 		tc.RootCAs = pool
 	}
+	cert, key := cfg.CertData, cfg.KeyData
+	if len(cert) == 0 && cfg.CertFile != "" {
+		var err error
+		if cert, err = os.ReadFile(cfg.CertFile); err != nil {
+			return nil, fmt.Errorf("read client certificate: %w", err)
+		}
+		if key, err = os.ReadFile(cfg.KeyFile); err != nil {
+			return nil, fmt.Errorf("read client key: %w", err)
+		}
+	}
+	if len(cert) > 0 {
+		pair, err := tls.X509KeyPair(cert, key)
+		if err != nil {
+			return nil, fmt.Errorf("client config: client certificate: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{pair}
+	}
 	return tc, nil
 }
 

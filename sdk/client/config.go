@@ -23,6 +23,13 @@ type Config struct {
 	// CAFile is a PEM file read when CAData is empty. With neither, the
 	// system roots verify the server.
 	CAFile string `json:"certificateAuthority,omitempty"`
+	// CertData and KeyData (or CertFile and KeyFile) are a client
+	// certificate signed by the cluster CA: its CN is the user, its O the
+	// groups. Base64 in YAML, like kubeconfig's client-certificate-data.
+	CertData []byte `json:"clientCertificateData,omitempty"`
+	KeyData  []byte `json:"clientKeyData,omitempty"`
+	CertFile string `json:"clientCertificate,omitempty"`
+	KeyFile  string `json:"clientKey,omitempty"`
 	// Token is sent as "authorization: Bearer <token>" on every call.
 	Token string `json:"token,omitempty"`
 	// TokenFile is read when Token is empty (mounted service-account tokens).

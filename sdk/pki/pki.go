@@ -208,3 +208,24 @@ func EnsureClient(dir, name, commonName string, groups ...string) (*Pair, error)
 	}
 	return p, p.Write(dir, name)
 }
+
+// EnsureKey makes sure dir holds NAME.key, an ECDSA P-256 private key (for
+// signing service account tokens), and returns its path.
+func EnsureKey(dir, name string) (string, error) {
+	path := filepath.Join(dir, name+".key")
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", err
+	}
+	der, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	return path, os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), 0o600)
+}

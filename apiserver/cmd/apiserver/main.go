@@ -30,6 +30,7 @@ func run(args []string) error {
 	var (
 		cfg                 apiserver.Config
 		etcd, sans          string
+		saKeys, audiences   string
 		certDir, adminAddr  string
 		logLevel, logFormat string
 	)
@@ -45,6 +46,11 @@ func run(args []string) error {
 	fs.StringVar(&certDir, "cert-dir", "", "where a CA and serving certificate are made when --tls-cert-file is not given")
 	fs.StringVar(&sans, "tls-san", "", "extra names and IPs for a generated serving certificate, comma separated")
 	fs.StringVar(&cfg.TokenFile, "token-file", "", "static bearer tokens: token,user,uid,\"group1,group2\"")
+	fs.StringVar(&cfg.ClientCAFile, "client-ca-file", "", "CA verifying client certificates (CN = user, O = groups); default ca.crt in --cert-dir")
+	fs.StringVar(&saKeys, "service-account-key-file", "", "PEM key files verifying service account tokens, comma separated; default sa.key in --cert-dir")
+	fs.StringVar(&cfg.ServiceAccountSigningKeyFile, "service-account-signing-key-file", "", "PEM private key signing issued service account tokens; default sa.key in --cert-dir")
+	fs.StringVar(&cfg.ServiceAccountIssuer, "service-account-issuer", "https://flotilla.default.svc", "issuer (iss) of issued service account tokens")
+	fs.StringVar(&audiences, "api-audiences", "", "audiences service account tokens must carry, comma separated (default: the issuer)")
 	fs.StringVar(&cfg.KubeletClientCertFile, "kubelet-client-certificate", "", "client certificate for kubelets (default: apiserver-kubelet-client.crt in --cert-dir)")
 	fs.StringVar(&cfg.KubeletClientKeyFile, "kubelet-client-key", "", "client key for kubelets")
 	fs.StringVar(&cfg.KubeletCAFile, "kubelet-certificate-authority", "", "CA verifying kubelets' serving certificates (empty: not verified, as upstream)")
@@ -74,6 +80,24 @@ func run(args []string) error {
 			return err
 		}
 		cfg.TLSCertFile, cfg.TLSKeyFile = filepath.Join(certDir, "apiserver.crt"), filepath.Join(certDir, "apiserver.key")
+	}
+	if saKeys != "" {
+		cfg.ServiceAccountKeyFiles = strings.Split(saKeys, ",")
+	}
+	if audiences != "" {
+		cfg.APIAudiences = strings.Split(audiences, ",")
+	}
+	if certDir != "" {
+		if cfg.ClientCAFile == "" {
+			cfg.ClientCAFile = filepath.Join(certDir, "ca.crt")
+		}
+		if cfg.ServiceAccountSigningKeyFile == "" && len(cfg.ServiceAccountKeyFiles) == 0 {
+			key, err := pki.EnsureKey(certDir, "sa")
+			if err != nil {
+				return err
+			}
+			cfg.ServiceAccountSigningKeyFile = key
+		}
 	}
 	if cfg.KubeletClientCertFile == "" && certDir != "" {
 		if _, err := pki.EnsureClient(certDir, "apiserver-kubelet-client", "apiserver-kubelet-client", "system:masters"); err != nil {

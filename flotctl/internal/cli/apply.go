@@ -187,7 +187,7 @@ func newCreate(e *env) *cobra.Command {
 	cmd.Flags().StringVarP(&o.output, "output", "o", "", "output format: name, yaml or json")
 	cmd.Flags().BoolVar(&o.saveConfig, "save-config", false, "record the configuration in the last-applied annotation, so apply can manage the object later")
 	cmd.Flags().StringVar(&o.dryRun, "dry-run", "none", `"none" or "server"`)
-	cmd.AddCommand(newCreateNamespace(e))
+	cmd.AddCommand(newCreateNamespace(e), newCreateToken(e))
 	return cmd
 }
 

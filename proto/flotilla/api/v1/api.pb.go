@@ -16,6 +16,7 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	anypb "google.golang.org/protobuf/types/known/anypb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -85,6 +86,136 @@ func (EventType) EnumDescriptor() ([]byte, []int) {
 	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{0}
 }
 
+type CreateTokenRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Namespace      string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	ServiceAccount string                 `protobuf:"bytes,2,opt,name=service_account,json=serviceAccount,proto3" json:"service_account,omitempty"`
+	Audiences      []string               `protobuf:"bytes,3,rep,name=audiences,proto3" json:"audiences,omitempty"`
+	// expiration_seconds defaults to 3600 (at least 600).
+	ExpirationSeconds int64 `protobuf:"varint,4,opt,name=expiration_seconds,json=expirationSeconds,proto3" json:"expiration_seconds,omitempty"`
+	// bound_pod_name ties the token to a pod that uses the service account.
+	BoundPodName  string `protobuf:"bytes,5,opt,name=bound_pod_name,json=boundPodName,proto3" json:"bound_pod_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateTokenRequest) Reset() {
+	*x = CreateTokenRequest{}
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateTokenRequest) ProtoMessage() {}
+
+func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
+func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *CreateTokenRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *CreateTokenRequest) GetServiceAccount() string {
+	if x != nil {
+		return x.ServiceAccount
+	}
+	return ""
+}
+
+func (x *CreateTokenRequest) GetAudiences() []string {
+	if x != nil {
+		return x.Audiences
+	}
+	return nil
+}
+
+func (x *CreateTokenRequest) GetExpirationSeconds() int64 {
+	if x != nil {
+		return x.ExpirationSeconds
+	}
+	return 0
+}
+
+func (x *CreateTokenRequest) GetBoundPodName() string {
+	if x != nil {
+		return x.BoundPodName
+	}
+	return ""
+}
+
+type CreateTokenResponse struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	Token               string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	ExpirationTimestamp *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expiration_timestamp,json=expirationTimestamp,proto3" json:"expiration_timestamp,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *CreateTokenResponse) Reset() {
+	*x = CreateTokenResponse{}
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateTokenResponse) ProtoMessage() {}
+
+func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
+func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CreateTokenResponse) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *CreateTokenResponse) GetExpirationTimestamp() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpirationTimestamp
+	}
+	return nil
+}
+
 type CheckAccessRequest struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	Verb        string                 `protobuf:"bytes,1,opt,name=verb,proto3" json:"verb,omitempty"`
@@ -102,7 +233,7 @@ type CheckAccessRequest struct {
 
 func (x *CheckAccessRequest) Reset() {
 	*x = CheckAccessRequest{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[0]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -114,7 +245,7 @@ func (x *CheckAccessRequest) String() string {
 func (*CheckAccessRequest) ProtoMessage() {}
 
 func (x *CheckAccessRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[0]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -127,7 +258,7 @@ func (x *CheckAccessRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckAccessRequest.ProtoReflect.Descriptor instead.
 func (*CheckAccessRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{0}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *CheckAccessRequest) GetVerb() string {
@@ -196,7 +327,7 @@ type CheckAccessResponse struct {
 
 func (x *CheckAccessResponse) Reset() {
 	*x = CheckAccessResponse{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[1]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -208,7 +339,7 @@ func (x *CheckAccessResponse) String() string {
 func (*CheckAccessResponse) ProtoMessage() {}
 
 func (x *CheckAccessResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[1]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -221,7 +352,7 @@ func (x *CheckAccessResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckAccessResponse.ProtoReflect.Descriptor instead.
 func (*CheckAccessResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{1}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *CheckAccessResponse) GetAllowed() bool {
@@ -250,7 +381,7 @@ type NodeStatsRequest struct {
 
 func (x *NodeStatsRequest) Reset() {
 	*x = NodeStatsRequest{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[2]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -262,7 +393,7 @@ func (x *NodeStatsRequest) String() string {
 func (*NodeStatsRequest) ProtoMessage() {}
 
 func (x *NodeStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[2]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -275,7 +406,7 @@ func (x *NodeStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatsRequest.ProtoReflect.Descriptor instead.
 func (*NodeStatsRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{2}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *NodeStatsRequest) GetNodes() []string {
@@ -303,7 +434,7 @@ type NodeStatsResponse struct {
 
 func (x *NodeStatsResponse) Reset() {
 	*x = NodeStatsResponse{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[3]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -315,7 +446,7 @@ func (x *NodeStatsResponse) String() string {
 func (*NodeStatsResponse) ProtoMessage() {}
 
 func (x *NodeStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[3]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -328,7 +459,7 @@ func (x *NodeStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatsResponse.ProtoReflect.Descriptor instead.
 func (*NodeStatsResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{3}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *NodeStatsResponse) GetNodes() []*v1.StatsResponse {
@@ -356,7 +487,7 @@ type LoadImageAllResponse struct {
 
 func (x *LoadImageAllResponse) Reset() {
 	*x = LoadImageAllResponse{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[4]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -368,7 +499,7 @@ func (x *LoadImageAllResponse) String() string {
 func (*LoadImageAllResponse) ProtoMessage() {}
 
 func (x *LoadImageAllResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[4]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -381,7 +512,7 @@ func (x *LoadImageAllResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadImageAllResponse.ProtoReflect.Descriptor instead.
 func (*LoadImageAllResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{4}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *LoadImageAllResponse) GetNodes() []*v1.LoadImageResponse {
@@ -409,7 +540,7 @@ type CreateRequest struct {
 
 func (x *CreateRequest) Reset() {
 	*x = CreateRequest{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[5]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -421,7 +552,7 @@ func (x *CreateRequest) String() string {
 func (*CreateRequest) ProtoMessage() {}
 
 func (x *CreateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[5]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -434,7 +565,7 @@ func (x *CreateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRequest.ProtoReflect.Descriptor instead.
 func (*CreateRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{5}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CreateRequest) GetObject() *anypb.Any {
@@ -460,7 +591,7 @@ type CreateResponse struct {
 
 func (x *CreateResponse) Reset() {
 	*x = CreateResponse{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[6]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -472,7 +603,7 @@ func (x *CreateResponse) String() string {
 func (*CreateResponse) ProtoMessage() {}
 
 func (x *CreateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[6]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -485,7 +616,7 @@ func (x *CreateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateResponse.ProtoReflect.Descriptor instead.
 func (*CreateResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{6}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CreateResponse) GetObject() *anypb.Any {
@@ -507,7 +638,7 @@ type GetRequest struct {
 
 func (x *GetRequest) Reset() {
 	*x = GetRequest{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[7]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -519,7 +650,7 @@ func (x *GetRequest) String() string {
 func (*GetRequest) ProtoMessage() {}
 
 func (x *GetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[7]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -532,7 +663,7 @@ func (x *GetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
 func (*GetRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{7}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetRequest) GetKind() string {
@@ -565,7 +696,7 @@ type GetResponse struct {
 
 func (x *GetResponse) Reset() {
 	*x = GetResponse{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[8]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -577,7 +708,7 @@ func (x *GetResponse) String() string {
 func (*GetResponse) ProtoMessage() {}
 
 func (x *GetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[8]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -590,7 +721,7 @@ func (x *GetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResponse.ProtoReflect.Descriptor instead.
 func (*GetResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{8}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetResponse) GetObject() *anypb.Any {
@@ -619,7 +750,7 @@ type ListRequest struct {
 
 func (x *ListRequest) Reset() {
 	*x = ListRequest{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[9]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -631,7 +762,7 @@ func (x *ListRequest) String() string {
 func (*ListRequest) ProtoMessage() {}
 
 func (x *ListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[9]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -644,7 +775,7 @@ func (x *ListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRequest.ProtoReflect.Descriptor instead.
 func (*ListRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{9}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListRequest) GetKind() string {
@@ -703,7 +834,7 @@ type ListResponse struct {
 
 func (x *ListResponse) Reset() {
 	*x = ListResponse{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[10]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -715,7 +846,7 @@ func (x *ListResponse) String() string {
 func (*ListResponse) ProtoMessage() {}
 
 func (x *ListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[10]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -728,7 +859,7 @@ func (x *ListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListResponse.ProtoReflect.Descriptor instead.
 func (*ListResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{10}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListResponse) GetItems() []*anypb.Any {
@@ -769,7 +900,7 @@ type UpdateRequest struct {
 
 func (x *UpdateRequest) Reset() {
 	*x = UpdateRequest{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[11]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -781,7 +912,7 @@ func (x *UpdateRequest) String() string {
 func (*UpdateRequest) ProtoMessage() {}
 
 func (x *UpdateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[11]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -794,7 +925,7 @@ func (x *UpdateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRequest.ProtoReflect.Descriptor instead.
 func (*UpdateRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{11}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *UpdateRequest) GetObject() *anypb.Any {
@@ -820,7 +951,7 @@ type UpdateResponse struct {
 
 func (x *UpdateResponse) Reset() {
 	*x = UpdateResponse{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[12]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -832,7 +963,7 @@ func (x *UpdateResponse) String() string {
 func (*UpdateResponse) ProtoMessage() {}
 
 func (x *UpdateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[12]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -845,7 +976,7 @@ func (x *UpdateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateResponse.ProtoReflect.Descriptor instead.
 func (*UpdateResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{12}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *UpdateResponse) GetObject() *anypb.Any {
@@ -865,7 +996,7 @@ type UpdateStatusRequest struct {
 
 func (x *UpdateStatusRequest) Reset() {
 	*x = UpdateStatusRequest{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[13]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -877,7 +1008,7 @@ func (x *UpdateStatusRequest) String() string {
 func (*UpdateStatusRequest) ProtoMessage() {}
 
 func (x *UpdateStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[13]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -890,7 +1021,7 @@ func (x *UpdateStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateStatusRequest.ProtoReflect.Descriptor instead.
 func (*UpdateStatusRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{13}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *UpdateStatusRequest) GetObject() *anypb.Any {
@@ -916,7 +1047,7 @@ type UpdateStatusResponse struct {
 
 func (x *UpdateStatusResponse) Reset() {
 	*x = UpdateStatusResponse{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[14]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -928,7 +1059,7 @@ func (x *UpdateStatusResponse) String() string {
 func (*UpdateStatusResponse) ProtoMessage() {}
 
 func (x *UpdateStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[14]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -941,7 +1072,7 @@ func (x *UpdateStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateStatusResponse.ProtoReflect.Descriptor instead.
 func (*UpdateStatusResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{14}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *UpdateStatusResponse) GetObject() *anypb.Any {
@@ -961,7 +1092,7 @@ type Preconditions struct {
 
 func (x *Preconditions) Reset() {
 	*x = Preconditions{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[15]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -973,7 +1104,7 @@ func (x *Preconditions) String() string {
 func (*Preconditions) ProtoMessage() {}
 
 func (x *Preconditions) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[15]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -986,7 +1117,7 @@ func (x *Preconditions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Preconditions.ProtoReflect.Descriptor instead.
 func (*Preconditions) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{15}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Preconditions) GetUid() string {
@@ -1021,7 +1152,7 @@ type DeleteRequest struct {
 
 func (x *DeleteRequest) Reset() {
 	*x = DeleteRequest{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[16]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1033,7 +1164,7 @@ func (x *DeleteRequest) String() string {
 func (*DeleteRequest) ProtoMessage() {}
 
 func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[16]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1046,7 +1177,7 @@ func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{16}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DeleteRequest) GetKind() string {
@@ -1111,7 +1242,7 @@ type DeleteResponse struct {
 
 func (x *DeleteResponse) Reset() {
 	*x = DeleteResponse{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[17]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1123,7 +1254,7 @@ func (x *DeleteResponse) String() string {
 func (*DeleteResponse) ProtoMessage() {}
 
 func (x *DeleteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[17]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1136,7 +1267,7 @@ func (x *DeleteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteResponse.ProtoReflect.Descriptor instead.
 func (*DeleteResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{17}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DeleteResponse) GetObject() *anypb.Any {
@@ -1168,7 +1299,7 @@ type BindRequest struct {
 
 func (x *BindRequest) Reset() {
 	*x = BindRequest{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[18]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1180,7 +1311,7 @@ func (x *BindRequest) String() string {
 func (*BindRequest) ProtoMessage() {}
 
 func (x *BindRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[18]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1193,7 +1324,7 @@ func (x *BindRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BindRequest.ProtoReflect.Descriptor instead.
 func (*BindRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{18}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *BindRequest) GetNamespace() string {
@@ -1240,7 +1371,7 @@ type BindResponse struct {
 
 func (x *BindResponse) Reset() {
 	*x = BindResponse{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[19]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1252,7 +1383,7 @@ func (x *BindResponse) String() string {
 func (*BindResponse) ProtoMessage() {}
 
 func (x *BindResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[19]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1265,7 +1396,7 @@ func (x *BindResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BindResponse.ProtoReflect.Descriptor instead.
 func (*BindResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{19}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *BindResponse) GetObject() *anypb.Any {
@@ -1292,7 +1423,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[20]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1304,7 +1435,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[20]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1317,7 +1448,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{20}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *WatchRequest) GetKind() string {
@@ -1373,7 +1504,7 @@ type WatchEvent struct {
 
 func (x *WatchEvent) Reset() {
 	*x = WatchEvent{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[21]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1385,7 +1516,7 @@ func (x *WatchEvent) String() string {
 func (*WatchEvent) ProtoMessage() {}
 
 func (x *WatchEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[21]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1398,7 +1529,7 @@ func (x *WatchEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEvent.ProtoReflect.Descriptor instead.
 func (*WatchEvent) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{21}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *WatchEvent) GetType() EventType {
@@ -1431,7 +1562,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[22]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1443,7 +1574,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_api_v1_api_proto_msgTypes[22]
+	mi := &file_flotilla_api_v1_api_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1456,7 +1587,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{22}
+	return file_flotilla_api_v1_api_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *WatchResponse) GetEvents() []*WatchEvent {
@@ -1470,7 +1601,16 @@ var File_flotilla_api_v1_api_proto protoreflect.FileDescriptor
 
 const file_flotilla_api_v1_api_proto_rawDesc = "" +
 	"\n" +
-	"\x19flotilla/api/v1/api.proto\x12\x0fflotilla.api.v1\x1a\x19google/protobuf/any.proto\x1a!flotilla/kubelet/v1/kubelet.proto\"\xda\x01\n" +
+	"\x19flotilla/api/v1/api.proto\x12\x0fflotilla.api.v1\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!flotilla/kubelet/v1/kubelet.proto\"\xce\x01\n" +
+	"\x12CreateTokenRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12'\n" +
+	"\x0fservice_account\x18\x02 \x01(\tR\x0eserviceAccount\x12\x1c\n" +
+	"\taudiences\x18\x03 \x03(\tR\taudiences\x12-\n" +
+	"\x12expiration_seconds\x18\x04 \x01(\x03R\x11expirationSeconds\x12$\n" +
+	"\x0ebound_pod_name\x18\x05 \x01(\tR\fboundPodName\"z\n" +
+	"\x13CreateTokenResponse\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x12M\n" +
+	"\x14expiration_timestamp\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x13expirationTimestamp\"\xda\x01\n" +
 	"\x12CheckAccessRequest\x12\x12\n" +
 	"\x04verb\x18\x01 \x01(\tR\x04verb\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x12\x1a\n" +
@@ -1584,9 +1724,10 @@ const file_flotilla_api_v1_api_proto_rawDesc = "" +
 	"\fUpdateStatus\x12$.flotilla.api.v1.UpdateStatusRequest\x1a%.flotilla.api.v1.UpdateStatusResponse\x12I\n" +
 	"\x06Delete\x12\x1e.flotilla.api.v1.DeleteRequest\x1a\x1f.flotilla.api.v1.DeleteResponse\x12H\n" +
 	"\x05Watch\x12\x1d.flotilla.api.v1.WatchRequest\x1a\x1e.flotilla.api.v1.WatchResponse0\x01\x12C\n" +
-	"\x04Bind\x12\x1c.flotilla.api.v1.BindRequest\x1a\x1d.flotilla.api.v1.BindResponse2g\n" +
+	"\x04Bind\x12\x1c.flotilla.api.v1.BindRequest\x1a\x1d.flotilla.api.v1.BindResponse2\xc1\x01\n" +
 	"\vAuthService\x12X\n" +
-	"\vCheckAccess\x12#.flotilla.api.v1.CheckAccessRequest\x1a$.flotilla.api.v1.CheckAccessResponse2\xfb\x02\n" +
+	"\vCheckAccess\x12#.flotilla.api.v1.CheckAccessRequest\x1a$.flotilla.api.v1.CheckAccessResponse\x12X\n" +
+	"\vCreateToken\x12#.flotilla.api.v1.CreateTokenRequest\x1a$.flotilla.api.v1.CreateTokenResponse2\xfb\x02\n" +
 	"\x10NodeProxyService\x12b\n" +
 	"\aPodLogs\x12).flotilla.kubelet.v1.ContainerLogsRequest\x1a*.flotilla.kubelet.v1.ContainerLogsResponse0\x01\x12R\n" +
 	"\aPodExec\x12 .flotilla.kubelet.v1.ExecRequest\x1a!.flotilla.kubelet.v1.ExecResponse(\x010\x01\x12[\n" +
@@ -1606,95 +1747,101 @@ func file_flotilla_api_v1_api_proto_rawDescGZIP() []byte {
 }
 
 var file_flotilla_api_v1_api_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_flotilla_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_flotilla_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_flotilla_api_v1_api_proto_goTypes = []any{
 	(EventType)(0),                   // 0: flotilla.api.v1.EventType
-	(*CheckAccessRequest)(nil),       // 1: flotilla.api.v1.CheckAccessRequest
-	(*CheckAccessResponse)(nil),      // 2: flotilla.api.v1.CheckAccessResponse
-	(*NodeStatsRequest)(nil),         // 3: flotilla.api.v1.NodeStatsRequest
-	(*NodeStatsResponse)(nil),        // 4: flotilla.api.v1.NodeStatsResponse
-	(*LoadImageAllResponse)(nil),     // 5: flotilla.api.v1.LoadImageAllResponse
-	(*CreateRequest)(nil),            // 6: flotilla.api.v1.CreateRequest
-	(*CreateResponse)(nil),           // 7: flotilla.api.v1.CreateResponse
-	(*GetRequest)(nil),               // 8: flotilla.api.v1.GetRequest
-	(*GetResponse)(nil),              // 9: flotilla.api.v1.GetResponse
-	(*ListRequest)(nil),              // 10: flotilla.api.v1.ListRequest
-	(*ListResponse)(nil),             // 11: flotilla.api.v1.ListResponse
-	(*UpdateRequest)(nil),            // 12: flotilla.api.v1.UpdateRequest
-	(*UpdateResponse)(nil),           // 13: flotilla.api.v1.UpdateResponse
-	(*UpdateStatusRequest)(nil),      // 14: flotilla.api.v1.UpdateStatusRequest
-	(*UpdateStatusResponse)(nil),     // 15: flotilla.api.v1.UpdateStatusResponse
-	(*Preconditions)(nil),            // 16: flotilla.api.v1.Preconditions
-	(*DeleteRequest)(nil),            // 17: flotilla.api.v1.DeleteRequest
-	(*DeleteResponse)(nil),           // 18: flotilla.api.v1.DeleteResponse
-	(*BindRequest)(nil),              // 19: flotilla.api.v1.BindRequest
-	(*BindResponse)(nil),             // 20: flotilla.api.v1.BindResponse
-	(*WatchRequest)(nil),             // 21: flotilla.api.v1.WatchRequest
-	(*WatchEvent)(nil),               // 22: flotilla.api.v1.WatchEvent
-	(*WatchResponse)(nil),            // 23: flotilla.api.v1.WatchResponse
-	nil,                              // 24: flotilla.api.v1.NodeStatsResponse.ErrorsEntry
-	nil,                              // 25: flotilla.api.v1.LoadImageAllResponse.ErrorsEntry
-	(*v1.StatsRequest)(nil),          // 26: flotilla.kubelet.v1.StatsRequest
-	(*v1.StatsResponse)(nil),         // 27: flotilla.kubelet.v1.StatsResponse
-	(*v1.LoadImageResponse)(nil),     // 28: flotilla.kubelet.v1.LoadImageResponse
-	(*anypb.Any)(nil),                // 29: google.protobuf.Any
-	(*v1.ContainerLogsRequest)(nil),  // 30: flotilla.kubelet.v1.ContainerLogsRequest
-	(*v1.ExecRequest)(nil),           // 31: flotilla.kubelet.v1.ExecRequest
-	(*v1.LoadImageRequest)(nil),      // 32: flotilla.kubelet.v1.LoadImageRequest
-	(*v1.ContainerLogsResponse)(nil), // 33: flotilla.kubelet.v1.ContainerLogsResponse
-	(*v1.ExecResponse)(nil),          // 34: flotilla.kubelet.v1.ExecResponse
+	(*CreateTokenRequest)(nil),       // 1: flotilla.api.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),      // 2: flotilla.api.v1.CreateTokenResponse
+	(*CheckAccessRequest)(nil),       // 3: flotilla.api.v1.CheckAccessRequest
+	(*CheckAccessResponse)(nil),      // 4: flotilla.api.v1.CheckAccessResponse
+	(*NodeStatsRequest)(nil),         // 5: flotilla.api.v1.NodeStatsRequest
+	(*NodeStatsResponse)(nil),        // 6: flotilla.api.v1.NodeStatsResponse
+	(*LoadImageAllResponse)(nil),     // 7: flotilla.api.v1.LoadImageAllResponse
+	(*CreateRequest)(nil),            // 8: flotilla.api.v1.CreateRequest
+	(*CreateResponse)(nil),           // 9: flotilla.api.v1.CreateResponse
+	(*GetRequest)(nil),               // 10: flotilla.api.v1.GetRequest
+	(*GetResponse)(nil),              // 11: flotilla.api.v1.GetResponse
+	(*ListRequest)(nil),              // 12: flotilla.api.v1.ListRequest
+	(*ListResponse)(nil),             // 13: flotilla.api.v1.ListResponse
+	(*UpdateRequest)(nil),            // 14: flotilla.api.v1.UpdateRequest
+	(*UpdateResponse)(nil),           // 15: flotilla.api.v1.UpdateResponse
+	(*UpdateStatusRequest)(nil),      // 16: flotilla.api.v1.UpdateStatusRequest
+	(*UpdateStatusResponse)(nil),     // 17: flotilla.api.v1.UpdateStatusResponse
+	(*Preconditions)(nil),            // 18: flotilla.api.v1.Preconditions
+	(*DeleteRequest)(nil),            // 19: flotilla.api.v1.DeleteRequest
+	(*DeleteResponse)(nil),           // 20: flotilla.api.v1.DeleteResponse
+	(*BindRequest)(nil),              // 21: flotilla.api.v1.BindRequest
+	(*BindResponse)(nil),             // 22: flotilla.api.v1.BindResponse
+	(*WatchRequest)(nil),             // 23: flotilla.api.v1.WatchRequest
+	(*WatchEvent)(nil),               // 24: flotilla.api.v1.WatchEvent
+	(*WatchResponse)(nil),            // 25: flotilla.api.v1.WatchResponse
+	nil,                              // 26: flotilla.api.v1.NodeStatsResponse.ErrorsEntry
+	nil,                              // 27: flotilla.api.v1.LoadImageAllResponse.ErrorsEntry
+	(*timestamppb.Timestamp)(nil),    // 28: google.protobuf.Timestamp
+	(*v1.StatsRequest)(nil),          // 29: flotilla.kubelet.v1.StatsRequest
+	(*v1.StatsResponse)(nil),         // 30: flotilla.kubelet.v1.StatsResponse
+	(*v1.LoadImageResponse)(nil),     // 31: flotilla.kubelet.v1.LoadImageResponse
+	(*anypb.Any)(nil),                // 32: google.protobuf.Any
+	(*v1.ContainerLogsRequest)(nil),  // 33: flotilla.kubelet.v1.ContainerLogsRequest
+	(*v1.ExecRequest)(nil),           // 34: flotilla.kubelet.v1.ExecRequest
+	(*v1.LoadImageRequest)(nil),      // 35: flotilla.kubelet.v1.LoadImageRequest
+	(*v1.ContainerLogsResponse)(nil), // 36: flotilla.kubelet.v1.ContainerLogsResponse
+	(*v1.ExecResponse)(nil),          // 37: flotilla.kubelet.v1.ExecResponse
 }
 var file_flotilla_api_v1_api_proto_depIdxs = []int32{
-	26, // 0: flotilla.api.v1.NodeStatsRequest.stats:type_name -> flotilla.kubelet.v1.StatsRequest
-	27, // 1: flotilla.api.v1.NodeStatsResponse.nodes:type_name -> flotilla.kubelet.v1.StatsResponse
-	24, // 2: flotilla.api.v1.NodeStatsResponse.errors:type_name -> flotilla.api.v1.NodeStatsResponse.ErrorsEntry
-	28, // 3: flotilla.api.v1.LoadImageAllResponse.nodes:type_name -> flotilla.kubelet.v1.LoadImageResponse
-	25, // 4: flotilla.api.v1.LoadImageAllResponse.errors:type_name -> flotilla.api.v1.LoadImageAllResponse.ErrorsEntry
-	29, // 5: flotilla.api.v1.CreateRequest.object:type_name -> google.protobuf.Any
-	29, // 6: flotilla.api.v1.CreateResponse.object:type_name -> google.protobuf.Any
-	29, // 7: flotilla.api.v1.GetResponse.object:type_name -> google.protobuf.Any
-	29, // 8: flotilla.api.v1.ListResponse.items:type_name -> google.protobuf.Any
-	29, // 9: flotilla.api.v1.UpdateRequest.object:type_name -> google.protobuf.Any
-	29, // 10: flotilla.api.v1.UpdateResponse.object:type_name -> google.protobuf.Any
-	29, // 11: flotilla.api.v1.UpdateStatusRequest.object:type_name -> google.protobuf.Any
-	29, // 12: flotilla.api.v1.UpdateStatusResponse.object:type_name -> google.protobuf.Any
-	16, // 13: flotilla.api.v1.DeleteRequest.preconditions:type_name -> flotilla.api.v1.Preconditions
-	29, // 14: flotilla.api.v1.DeleteResponse.object:type_name -> google.protobuf.Any
-	29, // 15: flotilla.api.v1.BindResponse.object:type_name -> google.protobuf.Any
-	0,  // 16: flotilla.api.v1.WatchEvent.type:type_name -> flotilla.api.v1.EventType
-	29, // 17: flotilla.api.v1.WatchEvent.object:type_name -> google.protobuf.Any
-	22, // 18: flotilla.api.v1.WatchResponse.events:type_name -> flotilla.api.v1.WatchEvent
-	6,  // 19: flotilla.api.v1.ResourceService.Create:input_type -> flotilla.api.v1.CreateRequest
-	8,  // 20: flotilla.api.v1.ResourceService.Get:input_type -> flotilla.api.v1.GetRequest
-	10, // 21: flotilla.api.v1.ResourceService.List:input_type -> flotilla.api.v1.ListRequest
-	12, // 22: flotilla.api.v1.ResourceService.Update:input_type -> flotilla.api.v1.UpdateRequest
-	14, // 23: flotilla.api.v1.ResourceService.UpdateStatus:input_type -> flotilla.api.v1.UpdateStatusRequest
-	17, // 24: flotilla.api.v1.ResourceService.Delete:input_type -> flotilla.api.v1.DeleteRequest
-	21, // 25: flotilla.api.v1.ResourceService.Watch:input_type -> flotilla.api.v1.WatchRequest
-	19, // 26: flotilla.api.v1.ResourceService.Bind:input_type -> flotilla.api.v1.BindRequest
-	1,  // 27: flotilla.api.v1.AuthService.CheckAccess:input_type -> flotilla.api.v1.CheckAccessRequest
-	30, // 28: flotilla.api.v1.NodeProxyService.PodLogs:input_type -> flotilla.kubelet.v1.ContainerLogsRequest
-	31, // 29: flotilla.api.v1.NodeProxyService.PodExec:input_type -> flotilla.kubelet.v1.ExecRequest
-	32, // 30: flotilla.api.v1.NodeProxyService.LoadImage:input_type -> flotilla.kubelet.v1.LoadImageRequest
-	3,  // 31: flotilla.api.v1.NodeProxyService.NodeStats:input_type -> flotilla.api.v1.NodeStatsRequest
-	7,  // 32: flotilla.api.v1.ResourceService.Create:output_type -> flotilla.api.v1.CreateResponse
-	9,  // 33: flotilla.api.v1.ResourceService.Get:output_type -> flotilla.api.v1.GetResponse
-	11, // 34: flotilla.api.v1.ResourceService.List:output_type -> flotilla.api.v1.ListResponse
-	13, // 35: flotilla.api.v1.ResourceService.Update:output_type -> flotilla.api.v1.UpdateResponse
-	15, // 36: flotilla.api.v1.ResourceService.UpdateStatus:output_type -> flotilla.api.v1.UpdateStatusResponse
-	18, // 37: flotilla.api.v1.ResourceService.Delete:output_type -> flotilla.api.v1.DeleteResponse
-	23, // 38: flotilla.api.v1.ResourceService.Watch:output_type -> flotilla.api.v1.WatchResponse
-	20, // 39: flotilla.api.v1.ResourceService.Bind:output_type -> flotilla.api.v1.BindResponse
-	2,  // 40: flotilla.api.v1.AuthService.CheckAccess:output_type -> flotilla.api.v1.CheckAccessResponse
-	33, // 41: flotilla.api.v1.NodeProxyService.PodLogs:output_type -> flotilla.kubelet.v1.ContainerLogsResponse
-	34, // 42: flotilla.api.v1.NodeProxyService.PodExec:output_type -> flotilla.kubelet.v1.ExecResponse
-	5,  // 43: flotilla.api.v1.NodeProxyService.LoadImage:output_type -> flotilla.api.v1.LoadImageAllResponse
-	4,  // 44: flotilla.api.v1.NodeProxyService.NodeStats:output_type -> flotilla.api.v1.NodeStatsResponse
-	32, // [32:45] is the sub-list for method output_type
-	19, // [19:32] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	28, // 0: flotilla.api.v1.CreateTokenResponse.expiration_timestamp:type_name -> google.protobuf.Timestamp
+	29, // 1: flotilla.api.v1.NodeStatsRequest.stats:type_name -> flotilla.kubelet.v1.StatsRequest
+	30, // 2: flotilla.api.v1.NodeStatsResponse.nodes:type_name -> flotilla.kubelet.v1.StatsResponse
+	26, // 3: flotilla.api.v1.NodeStatsResponse.errors:type_name -> flotilla.api.v1.NodeStatsResponse.ErrorsEntry
+	31, // 4: flotilla.api.v1.LoadImageAllResponse.nodes:type_name -> flotilla.kubelet.v1.LoadImageResponse
+	27, // 5: flotilla.api.v1.LoadImageAllResponse.errors:type_name -> flotilla.api.v1.LoadImageAllResponse.ErrorsEntry
+	32, // 6: flotilla.api.v1.CreateRequest.object:type_name -> google.protobuf.Any
+	32, // 7: flotilla.api.v1.CreateResponse.object:type_name -> google.protobuf.Any
+	32, // 8: flotilla.api.v1.GetResponse.object:type_name -> google.protobuf.Any
+	32, // 9: flotilla.api.v1.ListResponse.items:type_name -> google.protobuf.Any
+	32, // 10: flotilla.api.v1.UpdateRequest.object:type_name -> google.protobuf.Any
+	32, // 11: flotilla.api.v1.UpdateResponse.object:type_name -> google.protobuf.Any
+	32, // 12: flotilla.api.v1.UpdateStatusRequest.object:type_name -> google.protobuf.Any
+	32, // 13: flotilla.api.v1.UpdateStatusResponse.object:type_name -> google.protobuf.Any
+	18, // 14: flotilla.api.v1.DeleteRequest.preconditions:type_name -> flotilla.api.v1.Preconditions
+	32, // 15: flotilla.api.v1.DeleteResponse.object:type_name -> google.protobuf.Any
+	32, // 16: flotilla.api.v1.BindResponse.object:type_name -> google.protobuf.Any
+	0,  // 17: flotilla.api.v1.WatchEvent.type:type_name -> flotilla.api.v1.EventType
+	32, // 18: flotilla.api.v1.WatchEvent.object:type_name -> google.protobuf.Any
+	24, // 19: flotilla.api.v1.WatchResponse.events:type_name -> flotilla.api.v1.WatchEvent
+	8,  // 20: flotilla.api.v1.ResourceService.Create:input_type -> flotilla.api.v1.CreateRequest
+	10, // 21: flotilla.api.v1.ResourceService.Get:input_type -> flotilla.api.v1.GetRequest
+	12, // 22: flotilla.api.v1.ResourceService.List:input_type -> flotilla.api.v1.ListRequest
+	14, // 23: flotilla.api.v1.ResourceService.Update:input_type -> flotilla.api.v1.UpdateRequest
+	16, // 24: flotilla.api.v1.ResourceService.UpdateStatus:input_type -> flotilla.api.v1.UpdateStatusRequest
+	19, // 25: flotilla.api.v1.ResourceService.Delete:input_type -> flotilla.api.v1.DeleteRequest
+	23, // 26: flotilla.api.v1.ResourceService.Watch:input_type -> flotilla.api.v1.WatchRequest
+	21, // 27: flotilla.api.v1.ResourceService.Bind:input_type -> flotilla.api.v1.BindRequest
+	3,  // 28: flotilla.api.v1.AuthService.CheckAccess:input_type -> flotilla.api.v1.CheckAccessRequest
+	1,  // 29: flotilla.api.v1.AuthService.CreateToken:input_type -> flotilla.api.v1.CreateTokenRequest
+	33, // 30: flotilla.api.v1.NodeProxyService.PodLogs:input_type -> flotilla.kubelet.v1.ContainerLogsRequest
+	34, // 31: flotilla.api.v1.NodeProxyService.PodExec:input_type -> flotilla.kubelet.v1.ExecRequest
+	35, // 32: flotilla.api.v1.NodeProxyService.LoadImage:input_type -> flotilla.kubelet.v1.LoadImageRequest
+	5,  // 33: flotilla.api.v1.NodeProxyService.NodeStats:input_type -> flotilla.api.v1.NodeStatsRequest
+	9,  // 34: flotilla.api.v1.ResourceService.Create:output_type -> flotilla.api.v1.CreateResponse
+	11, // 35: flotilla.api.v1.ResourceService.Get:output_type -> flotilla.api.v1.GetResponse
+	13, // 36: flotilla.api.v1.ResourceService.List:output_type -> flotilla.api.v1.ListResponse
+	15, // 37: flotilla.api.v1.ResourceService.Update:output_type -> flotilla.api.v1.UpdateResponse
+	17, // 38: flotilla.api.v1.ResourceService.UpdateStatus:output_type -> flotilla.api.v1.UpdateStatusResponse
+	20, // 39: flotilla.api.v1.ResourceService.Delete:output_type -> flotilla.api.v1.DeleteResponse
+	25, // 40: flotilla.api.v1.ResourceService.Watch:output_type -> flotilla.api.v1.WatchResponse
+	22, // 41: flotilla.api.v1.ResourceService.Bind:output_type -> flotilla.api.v1.BindResponse
+	4,  // 42: flotilla.api.v1.AuthService.CheckAccess:output_type -> flotilla.api.v1.CheckAccessResponse
+	2,  // 43: flotilla.api.v1.AuthService.CreateToken:output_type -> flotilla.api.v1.CreateTokenResponse
+	36, // 44: flotilla.api.v1.NodeProxyService.PodLogs:output_type -> flotilla.kubelet.v1.ContainerLogsResponse
+	37, // 45: flotilla.api.v1.NodeProxyService.PodExec:output_type -> flotilla.kubelet.v1.ExecResponse
+	7,  // 46: flotilla.api.v1.NodeProxyService.LoadImage:output_type -> flotilla.api.v1.LoadImageAllResponse
+	6,  // 47: flotilla.api.v1.NodeProxyService.NodeStats:output_type -> flotilla.api.v1.NodeStatsResponse
+	34, // [34:48] is the sub-list for method output_type
+	20, // [20:34] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_flotilla_api_v1_api_proto_init() }
@@ -1702,14 +1849,14 @@ func file_flotilla_api_v1_api_proto_init() {
 	if File_flotilla_api_v1_api_proto != nil {
 		return
 	}
-	file_flotilla_api_v1_api_proto_msgTypes[16].OneofWrappers = []any{}
+	file_flotilla_api_v1_api_proto_msgTypes[18].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_flotilla_api_v1_api_proto_rawDesc), len(file_flotilla_api_v1_api_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   25,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

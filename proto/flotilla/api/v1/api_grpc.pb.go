@@ -426,6 +426,7 @@ var ResourceService_ServiceDesc = grpc.ServiceDesc{
 
 const (
 	AuthService_CheckAccess_FullMethodName = "/flotilla.api.v1.AuthService/CheckAccess"
+	AuthService_CreateToken_FullMethodName = "/flotilla.api.v1.AuthService/CreateToken"
 )
 
 // AuthServiceClient is the client API for AuthService service.
@@ -438,6 +439,10 @@ type AuthServiceClient interface {
 	// SelfSubjectAccessReview, or SubjectAccessReview when user is set: that
 	// needs permission to create subjectaccessreviews).
 	CheckAccess(ctx context.Context, in *CheckAccessRequest, opts ...grpc.CallOption) (*CheckAccessResponse, error)
+	// CreateToken issues a service account token (upstream's TokenRequest,
+	// serviceaccounts/token): signed, with an audience and an expiry,
+	// optionally bound to a pod so it dies with it.
+	CreateToken(ctx context.Context, in *CreateTokenRequest, opts ...grpc.CallOption) (*CreateTokenResponse, error)
 }
 
 type authServiceClient struct {
@@ -458,6 +463,16 @@ func (c *authServiceClient) CheckAccess(ctx context.Context, in *CheckAccessRequ
 	return out, nil
 }
 
+func (c *authServiceClient) CreateToken(ctx context.Context, in *CreateTokenRequest, opts ...grpc.CallOption) (*CreateTokenResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateTokenResponse)
+	err := c.cc.Invoke(ctx, AuthService_CreateToken_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AuthServiceServer is the server API for AuthService service.
 // All implementations must embed UnimplementedAuthServiceServer
 // for forward compatibility.
@@ -468,6 +483,10 @@ type AuthServiceServer interface {
 	// SelfSubjectAccessReview, or SubjectAccessReview when user is set: that
 	// needs permission to create subjectaccessreviews).
 	CheckAccess(context.Context, *CheckAccessRequest) (*CheckAccessResponse, error)
+	// CreateToken issues a service account token (upstream's TokenRequest,
+	// serviceaccounts/token): signed, with an audience and an expiry,
+	// optionally bound to a pod so it dies with it.
+	CreateToken(context.Context, *CreateTokenRequest) (*CreateTokenResponse, error)
 	mustEmbedUnimplementedAuthServiceServer()
 }
 
@@ -480,6 +499,9 @@ type UnimplementedAuthServiceServer struct{}
 
 func (UnimplementedAuthServiceServer) CheckAccess(context.Context, *CheckAccessRequest) (*CheckAccessResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CheckAccess not implemented")
+}
+func (UnimplementedAuthServiceServer) CreateToken(context.Context, *CreateTokenRequest) (*CreateTokenResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateToken not implemented")
 }
 func (UnimplementedAuthServiceServer) mustEmbedUnimplementedAuthServiceServer() {}
 func (UnimplementedAuthServiceServer) testEmbeddedByValue()                     {}
@@ -520,6 +542,24 @@ func _AuthService_CheckAccess_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AuthService_CreateToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateTokenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).CreateToken(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuthService_CreateToken_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).CreateToken(ctx, req.(*CreateTokenRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AuthService_ServiceDesc is the grpc.ServiceDesc for AuthService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -530,6 +570,10 @@ var AuthService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CheckAccess",
 			Handler:    _AuthService_CheckAccess_Handler,
+		},
+		{
+			MethodName: "CreateToken",
+			Handler:    _AuthService_CreateToken_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
