@@ -82,7 +82,8 @@ type Manager struct {
 	nl      *netlink.Handle
 	mtu     int
 
-	mu sync.Mutex // serialises Setup and Teardown of one node's links
+	routesMu sync.Mutex // serialises SyncRoutes
+	podLocks keyedMutex // serialises Setup and Teardown of one pod
 }
 
 // New validates cfg, prepares the bridge (created and addressed if missing),
@@ -257,8 +258,7 @@ func (m *Manager) Setup(ctx context.Context, pod *corev1.Pod) (Result, error) {
 	if err := ctx.Err(); err != nil {
 		return Result{}, err
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	defer m.podLocks.lock(uid)()
 	if err := m.ensureBridge(); err != nil {
 		return Result{}, err
 	}
@@ -383,8 +383,7 @@ func (m *Manager) Teardown(ctx context.Context, pod *corev1.Pod) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	defer m.podLocks.lock(uid)()
 	if link, err := m.nl.LinkByName(hostVethName(uid)); err == nil {
 		if err := m.nl.LinkDel(link); err != nil {
 			return fmt.Errorf("network: delete veth of pod %s: %w", uid, err)
@@ -412,8 +411,8 @@ func (m *Manager) PodIPs() (map[string]string, error) {
 // node IP. Routes this method added for peers no longer listed are removed.
 // It also re-opens the FORWARD policy, which Docker may have reset.
 func (m *Manager) SyncRoutes(peers map[string]string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.routesMu.Lock()
+	defer m.routesMu.Unlock()
 	want := map[string]*netlink.Route{}
 	for cidr, nodeIP := range peers {
 		_, dst, err := net.ParseCIDR(cidr)
@@ -486,4 +485,39 @@ func (m *Manager) inNodeNS(fn func() error) error {
 		return fn()
 	}
 	return inNetNS(m.nodeNS, fn)
+}
+
+// keyedMutex is a mutex per key; entries live while someone holds or waits.
+type keyedMutex struct {
+	mu sync.Mutex
+	m  map[string]*keyedEntry
+}
+
+type keyedEntry struct {
+	mu   sync.Mutex
+	refs int
+}
+
+// lock locks key and returns its unlock.
+func (k *keyedMutex) lock(key string) func() {
+	k.mu.Lock()
+	if k.m == nil {
+		k.m = map[string]*keyedEntry{}
+	}
+	e := k.m[key]
+	if e == nil {
+		e = &keyedEntry{}
+		k.m[key] = e
+	}
+	e.refs++
+	k.mu.Unlock()
+	e.mu.Lock()
+	return func() {
+		e.mu.Unlock()
+		k.mu.Lock()
+		if e.refs--; e.refs == 0 {
+			delete(k.m, key)
+		}
+		k.mu.Unlock()
+	}
 }

@@ -450,3 +450,32 @@ func TestIPAM(t *testing.T) {
 		t.Fatalf("allocate after release = %v, %v; want %v", ip, err, ip1)
 	}
 }
+
+func TestParallelSetup(t *testing.T) {
+	node := nodeNS(t)
+	m := newNode(t, node, "10.230.0.0/24")
+	var wg sync.WaitGroup
+	results := make([]Result, 20)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := m.Setup(context.Background(), testPod(fmt.Sprint("par-", i)))
+			if err != nil {
+				t.Error(err)
+			}
+			results[i] = r
+		}()
+	}
+	wg.Wait()
+	seen := map[string]bool{}
+	for _, r := range results {
+		if r.IP == "" || seen[r.IP] {
+			t.Fatalf("address %q handed out twice or not at all", r.IP)
+		}
+		seen[r.IP] = true
+	}
+	if err := ping(t, results[0].NetNSPath, results[19].IP, 5); err != nil {
+		t.Fatal(err)
+	}
+}
