@@ -49,6 +49,12 @@ func (m *Manager) PodFiles(pod *corev1.Pod, ip, dir string) (resolv, hosts, host
 	if pod.GetSpec().GetSetHostnameAsFqdn() && domain != "" {
 		hostnameContent = name + "." + domain
 	}
+	if pod.GetSpec().GetHostNetwork() {
+		// The pod shares the node's UTS namespace, hence its name.
+		if hostnameContent, err = os.Hostname(); err != nil {
+			return "", "", "", fmt.Errorf("network: hostname: %w", err)
+		}
+	}
 	resolv = filepath.Join(dir, "resolv.conf")
 	hosts = filepath.Join(dir, "etc-hosts")
 	hostname = filepath.Join(dir, "hostname")

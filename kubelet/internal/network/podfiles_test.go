@@ -29,6 +29,10 @@ func TestPodFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	str := func(s string) *string { return &s }
+	nodeHostname, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
 	yes := true
 	const localhost = "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n"
 	for _, tc := range []struct {
@@ -112,14 +116,14 @@ func TestPodFiles(t *testing.T) {
 		spec:       &corev1.PodSpec{HostNetwork: true, HostAliases: []*corev1.HostAlias{{Ip: "10.9.9.9", Hostnames: []string{"foo"}}}},
 		resolv:     "nameserver 192.0.2.53\nnameserver 192.0.2.54\nsearch corp.example lab.example\noptions rotate timeout:2\n",
 		hosts:      "# Kubernetes-managed hosts file (host network).\n127.0.0.1 localhost\n10.0.0.5 build-host\n\n# Entries added by HostAliases.\n10.9.9.9\tfoo\n",
-		hostname:   "web-0\n",
+		hostname:   nodeHostname + "\n",
 	}, {
 		name:       "host network with ClusterFirstWithHostNet",
 		clusterDNS: []string{"10.96.0.10"},
 		spec:       &corev1.PodSpec{HostNetwork: true, DnsPolicy: "ClusterFirstWithHostNet"},
 		resolv:     "nameserver 10.96.0.10\nsearch ns1.svc.cluster.local svc.cluster.local cluster.local corp.example lab.example\noptions ndots:5\n",
 		hosts:      "# Kubernetes-managed hosts file (host network).\n127.0.0.1 localhost\n10.0.0.5 build-host\n",
-		hostname:   "web-0\n",
+		hostname:   nodeHostname + "\n",
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := &Manager{log: zap.NewNop(), cfg: Config{
