@@ -26,6 +26,7 @@ import (
 	apiv1 "flotilla.io/proto/flotilla/api/v1"
 	corev1 "flotilla.io/proto/flotilla/core/v1"
 	metav1 "flotilla.io/proto/flotilla/meta/v1"
+	schedulingv1 "flotilla.io/proto/flotilla/scheduling/v1"
 
 	"flotilla.io/apiserver/internal/alloc"
 	"flotilla.io/apiserver/internal/auth"
@@ -274,6 +275,11 @@ func ensureDefaults(ctx context.Context, srv *server.Server) error {
 	for _, ns := range DefaultNamespaces {
 		objs = append(objs, &corev1.Namespace{Metadata: &metav1.ObjectMeta{Name: ns}})
 	}
+	// Upstream's built-in priority classes for critical add-ons.
+	objs = append(objs,
+		&schedulingv1.PriorityClass{Metadata: &metav1.ObjectMeta{Name: "system-cluster-critical"}, Value: 2000000000, Description: "Used for system critical pods that must run in the cluster, but can be moved to another node if necessary."},
+		&schedulingv1.PriorityClass{Metadata: &metav1.ObjectMeta{Name: "system-node-critical"}, Value: 2000001000, Description: "Used for system critical pods that must not be moved from their current node."},
+	)
 	roles, bindings := rbac.Bootstrap()
 	for _, r := range roles {
 		objs = append(objs, r)

@@ -3,7 +3,10 @@
 package admission
 
 import (
+	"time"
+
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	corev1 "flotilla.io/proto/flotilla/core/v1"
 )
@@ -14,8 +17,21 @@ const DefaultTolerationSeconds = 300
 
 // Admit applies the create-time admission plugins to obj.
 func Admit(obj proto.Message) {
-	if pod, ok := obj.(*corev1.Pod); ok {
-		defaultTolerations(pod)
+	switch o := obj.(type) {
+	case *corev1.Pod:
+		defaultTolerations(o)
+	case *corev1.Node:
+		StampTaints(o, time.Now())
+	}
+}
+
+// StampTaints sets timeAdded on NoExecute taints that lack it, as upstream's
+// apiserver does on node writes: evictions count from it.
+func StampTaints(n *corev1.Node, now time.Time) {
+	for _, t := range n.GetSpec().GetTaints() {
+		if t.Effect == "NoExecute" && t.TimeAdded == nil {
+			t.TimeAdded = timestamppb.New(now.Truncate(time.Second))
+		}
 	}
 }
 

@@ -87,7 +87,8 @@ func Bootstrap() ([]*rbacv1.ClusterRole, []*rbacv1.ClusterRoleBinding) {
 			rule(read, []string{"scheduling.k8s.io"}, "priorityclasses"),
 			rule([]string{"create"}, core, "pods/binding", "bindings"),
 			rule([]string{"update", "patch"}, core, "pods/status"),
-			rule([]string{"delete"}, core, "pods"),
+			// delete for preemption; update for the diagnosis annotation.
+			rule([]string{"update", "patch", "delete"}, core, "pods"),
 			rule([]string{"create", "update", "patch"}, core, "events"),
 			rule([]string{"get", "create", "update"}, []string{"coordination.k8s.io"}, "leases"),
 		),

@@ -209,6 +209,11 @@ func (s *Server) Create(ctx context.Context, req *apiv1.CreateRequest) (resp *ap
 		md.Name = md.GenerateName + randomSuffix()
 	}
 	admission.Admit(obj)
+	if pod, ok := obj.(*corev1.Pod); ok {
+		if err := s.admitPriority(ctx, pod); err != nil {
+			return nil, err
+		}
+	}
 	orig := proto.Clone(obj)
 	asg, err := s.assign(info, obj, nil, nil)
 	if err != nil {
@@ -377,6 +382,9 @@ func (s *Server) Update(ctx context.Context, req *apiv1.UpdateRequest) (resp *ap
 			object.CopyField(next, cur, "status")
 		}
 		defaults.Apply(next)
+		if n, ok := next.(*corev1.Node); ok {
+			admission.StampTaints(n, s.now())
+		}
 		var err error
 		if asg, err = s.assign(info, next, cur, taken); err != nil {
 			return nil, err
