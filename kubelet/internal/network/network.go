@@ -414,10 +414,12 @@ func (m *Manager) SyncRoutes(peers map[string]string) error {
 	m.routesMu.Lock()
 	defer m.routesMu.Unlock()
 	want := map[string]*netlink.Route{}
+	var bad []error // a bad peer does not stop the others
 	for cidr, nodeIP := range peers {
 		_, dst, err := net.ParseCIDR(cidr)
 		if err != nil || dst.IP.To4() == nil {
-			return fmt.Errorf("network: peer pod CIDR %q: want an IPv4 CIDR", cidr)
+			bad = append(bad, fmt.Errorf("network: peer pod CIDR %q: want an IPv4 CIDR", cidr))
+			continue
 		}
 		if dst.String() == m.subnet.String() {
 			continue
@@ -431,7 +433,8 @@ func (m *Manager) SyncRoutes(peers map[string]string) error {
 		}
 		gw := net.ParseIP(nodeIP)
 		if gw == nil || gw.To4() == nil {
-			return fmt.Errorf("network: peer %s: node IP %q is not an IPv4 address", cidr, nodeIP)
+			bad = append(bad, fmt.Errorf("network: peer %s: node IP %q is not an IPv4 address", cidr, nodeIP))
+			continue
 		}
 		want[dst.String()] = &netlink.Route{Dst: dst, Gw: gw.To4(), Protocol: routeProtocol}
 	}
@@ -456,10 +459,13 @@ func (m *Manager) SyncRoutes(peers map[string]string) error {
 	}
 	for _, r := range want {
 		if err := m.nl.RouteReplace(r); err != nil {
-			return fmt.Errorf("network: route %s via %s: %w", r.Dst, r.Gw, err)
+			bad = append(bad, fmt.Errorf("network: route %s via %s: %w", r.Dst, r.Gw, err))
 		}
 	}
-	return m.ensureForwardAccept()
+	if err := m.ensureForwardAccept(); err != nil {
+		bad = append(bad, err)
+	}
+	return errors.Join(bad...)
 }
 
 // localBridgeFor reports whether a link in this namespace carries the first

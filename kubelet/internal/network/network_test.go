@@ -392,8 +392,12 @@ func TestSyncRoutesToRemotePeers(t *testing.T) {
 	if got := routes(); len(got) != 1 || got["10.99.0.0/24"] != "10.220.0.252" {
 		t.Fatalf("routes %v", got)
 	}
-	if err := m.SyncRoutes(map[string]string{"bogus": "1.2.3.4"}); err == nil {
-		t.Fatal("a bad CIDR was accepted")
+	// Bad peers are reported and do not stop the good ones.
+	if err := m.SyncRoutes(map[string]string{"bogus": "1.2.3.4", "10.97.0.0/24": "nope", "10.99.0.0/24": "10.220.0.252"}); err == nil {
+		t.Fatal("bad peers accepted")
+	}
+	if got := routes(); len(got) != 1 || got["10.99.0.0/24"] != "10.220.0.252" {
+		t.Fatalf("routes %v", got)
 	}
 }
 
