@@ -212,15 +212,15 @@ func TestReadOptions(t *testing.T) {
 		req  *kubeletv1.ContainerLogsRequest
 		want string
 	}{
-		{"all", &kubeletv1.ContainerLogsRequest{}, "old\nthree minutes\npart one part two\nnewest\n"},
-		{"tail 2", &kubeletv1.ContainerLogsRequest{TailLines: ptr[int64](2)}, "newest\n"}, // the last two file lines: garbage and newest
+		{"all", &kubeletv1.ContainerLogsRequest{}, "old\nthree minutes\npart one part two\ngarbage line\nnewest\n"},
+		{"tail 2", &kubeletv1.ContainerLogsRequest{TailLines: ptr[int64](2)}, "garbage line\nnewest\n"}, // a line not in CRI format passes as it is
 		{"tail 0", &kubeletv1.ContainerLogsRequest{TailLines: ptr[int64](0)}, ""},
-		{"tail 100", &kubeletv1.ContainerLogsRequest{TailLines: ptr[int64](100)}, "old\nthree minutes\npart one part two\nnewest\n"},
-		{"since 2m", &kubeletv1.ContainerLogsRequest{SinceSeconds: ptr[int64](120)}, "part one part two\nnewest\n"},
-		{"since time", &kubeletv1.ContainerLogsRequest{SinceTime: timestamppb.New(now.Add(-5 * time.Minute))}, "three minutes\npart one part two\nnewest\n"},
+		{"tail 100", &kubeletv1.ContainerLogsRequest{TailLines: ptr[int64](100)}, "old\nthree minutes\npart one part two\ngarbage line\nnewest\n"},
+		{"since 2m", &kubeletv1.ContainerLogsRequest{SinceSeconds: ptr[int64](120)}, "part one part two\ngarbage line\nnewest\n"},
+		{"since time", &kubeletv1.ContainerLogsRequest{SinceTime: timestamppb.New(now.Add(-5 * time.Minute))}, "three minutes\npart one part two\ngarbage line\nnewest\n"},
 		{"limit", &kubeletv1.ContainerLogsRequest{LimitBytes: ptr[int64](6)}, "old\nth"},
 		{"timestamps", &kubeletv1.ContainerLogsRequest{Timestamps: true, TailLines: ptr[int64](1)}, ts(time.Second) + " newest\n"},
-		{"timestamps partial", &kubeletv1.ContainerLogsRequest{Timestamps: true, SinceSeconds: ptr[int64](90), LimitBytes: ptr[int64](int64(len(ts(time.Minute)) + 19))}, ts(time.Minute) + " part one part two\n"},
+		{"timestamps partial", &kubeletv1.ContainerLogsRequest{Timestamps: true, SinceSeconds: ptr[int64](90)}, ts(time.Minute) + " part one part two\ngarbage line\n" + ts(time.Second) + " newest\n"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

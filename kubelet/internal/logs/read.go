@@ -75,7 +75,7 @@ type output struct {
 
 func (o *output) write(e entry) error {
 	o.buf = o.buf[:0]
-	if o.timestamps && !o.midLine {
+	if o.timestamps && !o.midLine && !e.ts.IsZero() {
 		o.buf = e.ts.UTC().AppendFormat(o.buf, time.RFC3339Nano)
 		o.buf = append(o.buf, ' ')
 	}
@@ -148,9 +148,11 @@ type reader struct {
 func (r *reader) emit(line []byte) error {
 	e, err := parseLine(line)
 	if err != nil {
-		return nil // a torn or foreign line is skipped, as upstream does
+		// Not CRI format (a file written without the driver): pass it on
+		// as it is rather than hide it.
+		e = entry{full: true, text: bytes.TrimSuffix(line, []byte{'\n'})}
 	}
-	if !r.since.IsZero() && e.ts.Before(r.since) {
+	if !r.since.IsZero() && !e.ts.IsZero() && e.ts.Before(r.since) {
 		return nil
 	}
 	return r.out.write(e)
