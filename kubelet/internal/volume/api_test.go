@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"go.uber.org/zap/zaptest"
+	"golang.org/x/sys/unix"
 
 	"flotilla.io/apiserver/testserver"
 	corev1 "flotilla.io/proto/flotilla/core/v1"
@@ -41,6 +42,7 @@ func TestAPIVolumes(t *testing.T) {
 
 	root := t.TempDir()
 	m := New(Config{RootDir: root, Client: c, Log: zaptest.NewLogger(t)})
+	t.Cleanup(func() { teardownAll(t, m, root) })
 	read := func(t *testing.T, path string) string {
 		t.Helper()
 		b, err := os.ReadFile(path)
@@ -84,6 +86,14 @@ func TestAPIVolumes(t *testing.T) {
 			t.Error("secret content")
 		}
 		checkMode(t, filepath.Join(paths["s"], "pass"), 0o400)
+		// Secrets live in memory (when mounting is permitted).
+		var st unix.Statfs_t
+		if err := unix.Statfs(paths["s"], &st); err != nil {
+			t.Fatal(err)
+		}
+		if os.Geteuid() == 0 && st.Type != unix.TMPFS_MAGIC {
+			t.Errorf("secret volume is not on a tmpfs (fs type %x)", st.Type)
+		}
 		if got := listing(t, paths["c"]); got != "app.yaml,blob,level" {
 			t.Errorf("configMap files %s", got)
 		}
@@ -328,4 +338,14 @@ func TestAPIVolumes(t *testing.T) {
 			t.Errorf("persistent data removed: %v", err)
 		}
 	})
+}
+
+// teardownAll tears down every pod under root (unmounting their tmpfs).
+func teardownAll(t *testing.T, m *Manager, root string) {
+	entries, _ := os.ReadDir(filepath.Join(root, "pods"))
+	for _, e := range entries {
+		if err := m.Teardown(context.Background(), &corev1.Pod{Metadata: &metav1.ObjectMeta{Uid: e.Name()}}); err != nil {
+			t.Error(err)
+		}
+	}
 }

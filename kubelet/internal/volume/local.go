@@ -32,25 +32,16 @@ func (m *Manager) setupEmptyDir(pod *corev1.Pod, src *corev1.EmptyDirVolumeSourc
 			return err
 		}
 	case "Memory":
-		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return err
-		}
-		mounted, err := isMountPoint(dir)
-		if err != nil {
-			return err
-		}
-		if !mounted {
-			opts := "mode=" + strconv.FormatUint(uint64(perm), 8)
-			if q := src.GetSizeLimit().GetString_(); q != "" {
-				size, err := resource.ParseQuantity(q)
-				if err != nil {
-					return fmt.Errorf("sizeLimit %q: %w", q, err)
-				}
-				opts += ",size=" + strconv.FormatInt(size.Value(), 10)
+		opts := "mode=" + strconv.FormatUint(uint64(perm), 8)
+		if q := src.GetSizeLimit().GetString_(); q != "" {
+			size, err := resource.ParseQuantity(q)
+			if err != nil {
+				return fmt.Errorf("sizeLimit %q: %w", q, err)
 			}
-			if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
-				return fmt.Errorf("mount tmpfs on %s: %w", dir, err)
-			}
+			opts += ",size=" + strconv.FormatInt(size.Value(), 10)
+		}
+		if err := mountTmpfs(dir, opts); err != nil {
+			return err
 		}
 	default:
 		return fmt.Errorf("emptyDir medium %q is not supported", medium)
@@ -66,6 +57,21 @@ func (m *Manager) setupEmptyDir(pod *corev1.Pod, src *corev1.EmptyDirVolumeSourc
 		if err := os.Chmod(dir, perm|0o070|os.ModeSetgid); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// mountTmpfs makes dir and mounts a tmpfs on it unless one is there.
+func mountTmpfs(dir, opts string) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	mounted, err := isMountPoint(dir)
+	if err != nil || mounted {
+		return err
+	}
+	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
+		return fmt.Errorf("mount tmpfs on %s: %w", dir, err)
 	}
 	return nil
 }

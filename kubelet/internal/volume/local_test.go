@@ -142,6 +142,7 @@ func TestEmptyDir(t *testing.T) {
 func TestEmptyDirMemory(t *testing.T) {
 	root := t.TempDir()
 	m := New(Config{RootDir: root})
+	t.Cleanup(func() { teardownAll(t, m, root) })
 	pod := testPod("u1", &corev1.Volume{Name: "mem", EmptyDir: &corev1.EmptyDirVolumeSource{
 		Medium: "Memory", SizeLimit: &metav1.Quantity{String_: "2Mi"},
 	}})

@@ -2,6 +2,7 @@ package volume
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"strings"
 
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	corev1 "flotilla.io/proto/flotilla/core/v1"
@@ -126,7 +128,22 @@ func (m *Manager) setupSecret(ctx context.Context, pod *corev1.Pod, src *corev1.
 	if err != nil {
 		return err
 	}
+	if err := m.memoryBacked(dir); err != nil {
+		return err
+	}
 	return writeAtomic(dir, payload, fsGroup(pod))
+}
+
+// memoryBacked puts a tmpfs under a volume holding secrets (secret and
+// projected volumes), as upstream does, so they never reach the disk. Where
+// mounting is not permitted the volume stays on disk, with a warning.
+func (m *Manager) memoryBacked(dir string) error {
+	err := mountTmpfs(dir, "mode=0755")
+	if errors.Is(err, unix.EPERM) {
+		m.log.Warn("cannot mount a tmpfs for a secret volume: its files are kept on disk", zap.String("dir", dir), zap.Error(err))
+		return nil
+	}
+	return err
 }
 
 func (m *Manager) setupConfigMap(ctx context.Context, pod *corev1.Pod, src *corev1.ConfigMapVolumeSource, dir string) error {
@@ -376,6 +393,9 @@ func (m *Manager) setupProjected(ctx context.Context, pod *corev1.Pod, src *core
 		default:
 			return fmt.Errorf("projected source %d: only secret, configMap, downwardAPI and serviceAccountToken are supported", i)
 		}
+	}
+	if err := m.memoryBacked(dir); err != nil {
+		return err
 	}
 	return writeAtomic(dir, payload, fsGroup(pod))
 }
