@@ -19,6 +19,10 @@ import (
 
 	controllermanager "flotilla.io/controller-manager"
 	"flotilla.io/controller-manager/internal/controller"
+	"flotilla.io/controller-manager/internal/endpointslice"
+	"flotilla.io/controller-manager/internal/nodelifecycle"
+	"flotilla.io/controller-manager/internal/serviceaccount"
+	"flotilla.io/controller-manager/internal/volume"
 )
 
 func main() {
@@ -36,6 +40,10 @@ func run(args []string) error {
 	opts.AddFlags(fs, "127.0.0.1:10257")
 	fs.StringVar(&controllers, "controllers", "*", "loops to run: * for the default set, foo to enable, -foo to disable; known: "+strings.Join(controller.Names(), ", "))
 	fs.IntVar(&workers, "concurrent-syncs", 5, "keys each loop reconciles in parallel")
+	nodelifecycle.Flags.AddFlags(fs)
+	endpointslice.Flags.AddFlags(fs)
+	serviceaccount.Flags.AddFlags(fs)
+	volume.Flags.AddFlags(fs)
 	_ = fs.Parse(args)
 	log, err := opts.Logger("controller-manager")
 	if err != nil {
