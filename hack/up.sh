@@ -63,6 +63,48 @@ token: $admin_token
 CFG
 umask 022
 
+# Nodes: a private containerd (hack/containerd.sh: own root, state and socket
+# under $STATE/containerd) and NODES kubelets (default 1) on this machine,
+# kubelet i with node name node-<i>, root dir $STATE/kubelet/node-<i>,
+# containerd namespace flotilla-node-<i>, bridge flotilla<i>, pod CIDR
+# 10.244.<i>.0/24, API port 10250+10i and admin port 10248+10i. Stopping a
+# kubelet leaves its pods running; the next one adopts them.
+NODES=${NODES:-1}
+KUBELET_PORT=${KUBELET_PORT:-10250}
+KUBELET_ADMIN_PORT=${KUBELET_ADMIN_PORT:-10248}
+CLUSTER_DNS=${CLUSTER_DNS:-10.96.0.10}
+containerd_sock=$("$(dirname "$0")/containerd.sh" "$STATE/containerd" | tail -n1)
+kubelet_config=$STATE/pki/kubelet.config
+umask 077
+cat >"$kubelet_config" <<CFG
+server: 127.0.0.1:$API_PORT
+certificateAuthorityData: $(base64 -w0 <"$STATE/pki/ca.crt")
+token: $(awk -F, '$2=="system:kubelet"{print $1}' "$STATE/pki/tokens.csv")
+CFG
+umask 022
+# Test images without a registry: busybox:1.35 and the test server.
+images=$BIN/images
+if [[ ! -f $images/busybox-1.35.tar || ! -f $images/testserver.tar ]]; then
+  (cd "$(dirname "$0")/.." && go run ./kubelet/cmd/mkimages --out "$images" >/dev/null)
+fi
+for i in $(seq 0 $((NODES - 1))); do
+  ns=flotilla-node-$i
+  for tar in "$images"/busybox-1.35.tar "$images"/testserver.tar; do
+    ctr --address "$containerd_sock" --namespace "$ns" images import --snapshotter overlayfs "$tar" >/dev/null
+  done
+  launch "kubelet-$i" "$BIN/kubelet" --config "$kubelet_config" --node-name "node-$i" \
+    --root-dir "$STATE/kubelet/node-$i" --containerd "$containerd_sock" --containerd-namespace "$ns" \
+    --pod-cidr "10.244.$i.0/24" --bridge-name "flotilla$i" --cluster-dns "$CLUSTER_DNS" --cluster-domain cluster.local \
+    --port $((KUBELET_PORT + 10 * i)) --admin-address "127.0.0.1:$((KUBELET_ADMIN_PORT + 10 * i))" \
+    --client-ca-file "$STATE/pki/ca.crt"
+done
+for _ in $(seq 1 600); do
+  ready=$("$BIN/flotctl" --config "$CONFIG" get nodes --no-headers 2>/dev/null | awk '$2=="Ready"' | wc -l || true)
+  [[ $ready -ge $NODES ]] && break
+  sleep 0.1
+done
+[[ ${ready:-0} -ge $NODES ]] || { echo "only ${ready:-0} of $NODES nodes Ready after 60s; see $STATE/logs/kubelet-*.log" >&2; exit 1; }
+
 for _ in $(seq 1 300); do
   if "$BIN/flotctl" --config "$CONFIG" get namespaces >/dev/null 2>&1; then
     echo "Flotilla is up: $BIN/flotctl get ns (config $CONFIG, state $STATE)"
