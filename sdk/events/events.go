@@ -51,6 +51,43 @@ type Broadcaster struct {
 	mu   sync.Mutex
 	seen map[string]*corev1.Event // aggregation key -> last written
 	now  func() time.Time
+
+	spamMu sync.Mutex
+	spam   map[string]*bucket // per involved object: upstream's spam filter
+}
+
+// bucket is a token bucket: 25 events at once per object, then one per five
+// minutes, as upstream's EventSourceObjectSpamFilter.
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+const (
+	spamBurst = 25
+	spamEvery = 5 * time.Minute
+)
+
+// allow spends a token of the object's bucket.
+func (b *Broadcaster) allow(key string) bool {
+	b.spamMu.Lock()
+	defer b.spamMu.Unlock()
+	now := b.now()
+	bk, ok := b.spam[key]
+	if !ok {
+		if len(b.spam) > 4096 { // bound memory: forget everything, buckets start full
+			b.spam = map[string]*bucket{}
+		}
+		bk = &bucket{tokens: spamBurst, last: now}
+		b.spam[key] = bk
+	}
+	bk.tokens = min(spamBurst, bk.tokens+now.Sub(bk.last).Seconds()/spamEvery.Seconds())
+	bk.last = now
+	if bk.tokens < 1 {
+		return false
+	}
+	bk.tokens--
+	return true
 }
 
 // Config wires a Broadcaster.
@@ -84,6 +121,7 @@ func NewBroadcaster(cfg Config) *Broadcaster {
 			Name: "flotilla_events_dropped_total", Help: "Events not recorded because the queue was full.",
 		}),
 		seen: map[string]*corev1.Event{},
+		spam: map[string]*bucket{},
 		now:  time.Now,
 	}
 	if cfg.Registry != nil {
@@ -117,6 +155,10 @@ func Reference(obj proto.Message) *corev1.ObjectReference {
 
 func (b *Broadcaster) record(obj proto.Message, eventType, reason, message string) {
 	ref := Reference(obj)
+	if !b.allow(ref.Kind + "/" + ref.Namespace + "/" + ref.Name + "/" + ref.Uid) {
+		b.dropped.Inc()
+		return
+	}
 	ns := ref.Namespace
 	if ns == "" {
 		ns = "default" // events about cluster-scoped objects live here, as upstream

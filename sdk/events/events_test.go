@@ -62,3 +62,28 @@ func TestRecorderNeverBlocks(t *testing.T) {
 		t.Fatalf("queued %d", len(b.queue))
 	}
 }
+
+func TestSpamFilterLimitsEventsPerObject(t *testing.T) {
+	_, c := fakeserver.Start(t)
+	b := NewBroadcaster(Config{Client: c, Component: "x", QueueSize: 1000})
+	now := time.Now()
+	b.now = func() time.Time { return now }
+	pod := &corev1.Pod{Metadata: &metav1.ObjectMeta{Name: "p", Namespace: "default", Uid: "u"}}
+	other := &corev1.Pod{Metadata: &metav1.ObjectMeta{Name: "q", Namespace: "default", Uid: "v"}}
+	for n := 0; n < 100; n++ {
+		b.Recorder().Eventf(pod, Normal, "R", "event %d", n)
+	}
+	if len(b.queue) != 25 {
+		t.Fatalf("queued %d events for one object, want the burst of 25", len(b.queue))
+	}
+	b.Recorder().Event(other, Normal, "R", "m") // another object has its own budget
+	if len(b.queue) != 26 {
+		t.Fatalf("other object's event dropped")
+	}
+	now = now.Add(5 * time.Minute) // one token back
+	b.Recorder().Event(pod, Normal, "R", "later")
+	b.Recorder().Event(pod, Normal, "R", "too soon")
+	if len(b.queue) != 27 {
+		t.Fatalf("after 5 minutes: %d queued, want 27", len(b.queue))
+	}
+}
