@@ -218,6 +218,16 @@ func TestContainerd(t *testing.T) {
 		}
 		return img
 	}
+	// Containers are deleted before the client closes (defers run before
+	// t.Cleanup).
+	var made []string
+	defer func() {
+		for _, id := range made {
+			if err := deleteContainer(context.WithoutCancel(ctx), client, id); err != nil {
+				t.Errorf("delete %s: %v", id, err)
+			}
+		}
+	}()
 	run := func(id string, img containerd.Image, stdout io.Writer, opts ...oci.SpecOpts) (containerd.Task, <-chan containerd.ExitStatus) {
 		_ = deleteContainer(ctx, client, id)
 		c, err := client.NewContainer(ctx, id, containerd.WithNewSnapshot(id, img),
@@ -225,7 +235,7 @@ func TestContainerd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { _ = deleteContainer(context.WithoutCancel(ctx), client, id) })
+		made = append(made, id)
 		task, err := c.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, stdout, stdout)))
 		if err != nil {
 			t.Fatal(err)
