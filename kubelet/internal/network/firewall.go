@@ -22,13 +22,7 @@ import (
 // simulated nodes) has no such chain and nothing is added. When nftables is
 // unavailable the check is skipped with a warning.
 func (m *Manager) ensureForwardAccept() error {
-	var conn *nftables.Conn
-	var err error
-	if m.nodeNS.IsOpen() {
-		conn, err = nftables.New(nftables.WithNetNSFd(int(m.nodeNS)))
-	} else {
-		conn, err = nftables.New()
-	}
+	conn, err := m.nftConn()
 	if err != nil {
 		m.log.Warn("cannot inspect the FORWARD policy (nftables)", zap.Error(err))
 		return nil

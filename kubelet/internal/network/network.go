@@ -19,6 +19,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -58,6 +59,10 @@ type Config struct {
 	// MTU of the bridge and veths; 0 takes the MTU of the default route's
 	// link, or 1500.
 	MTU int
+	// ClusterCIDR, when set, is the range of every pod address in the
+	// cluster: traffic to it is never masqueraded (the peers' podCIDRs from
+	// SyncRoutes never are either).
+	ClusterCIDR string
 	// HostResolvConf is the resolver file dnsPolicy Default copies
 	// (/etc/resolv.conf when empty); HostHosts the hosts file hostNetwork
 	// pods start from (/etc/hosts when empty).
@@ -78,9 +83,11 @@ type Manager struct {
 	subnet  *net.IPNet
 	gateway net.IP
 	ipam    *ipam
-	nodeNS  netns.NsHandle // the bridge's namespace; netns.None() for our own
-	nl      *netlink.Handle
-	mtu     int
+	// clusterCIDR is Config.ClusterCIDR parsed; nil when unset.
+	clusterCIDR *net.IPNet
+	nodeNS      netns.NsHandle // the bridge's namespace; netns.None() for our own
+	nl          *netlink.Handle
+	mtu         int
 
 	routesMu sync.Mutex // serialises SyncRoutes
 	podLocks keyedMutex // serialises Setup and Teardown of one pod
@@ -118,17 +125,24 @@ func New(cfg Config) (*Manager, error) {
 	if ones, bits := subnet.Mask.Size(); bits-ones < 2 {
 		return nil, fmt.Errorf("network: pod CIDR %s is too small", cfg.PodCIDR)
 	}
+	var clusterCIDR *net.IPNet
+	if cfg.ClusterCIDR != "" {
+		if _, clusterCIDR, err = net.ParseCIDR(cfg.ClusterCIDR); err != nil || clusterCIDR.IP.To4() == nil {
+			return nil, fmt.Errorf("network: cluster CIDR %q: want an IPv4 CIDR", cfg.ClusterCIDR)
+		}
+	}
 	pool, err := newIPAM(filepath.Join(cfg.StateDir, "ipam"), subnet)
 	if err != nil {
 		return nil, err
 	}
 	m := &Manager{
-		cfg:     cfg,
-		log:     cfg.Log,
-		subnet:  subnet,
-		gateway: nthIP(subnet, 1),
-		ipam:    pool,
-		nodeNS:  netns.None(),
+		cfg:         cfg,
+		log:         cfg.Log,
+		subnet:      subnet,
+		gateway:     nthIP(subnet, 1),
+		ipam:        pool,
+		clusterCIDR: clusterCIDR,
+		nodeNS:      netns.None(),
 	}
 	if cfg.NetNS != "" {
 		if m.nodeNS, err = netns.GetFromPath(cfg.NetNS); err != nil {
@@ -180,6 +194,9 @@ func (m *Manager) prepareNode() error {
 		return fmt.Errorf("network: enable ip_forward: %w", err)
 	}
 	if err := m.ensureForwardAccept(); err != nil {
+		return err
+	}
+	if err := m.ensureMasquerade(nil); err != nil {
 		return err
 	}
 	return os.MkdirAll(m.cfg.NetNSDir, 0o755)
@@ -409,12 +426,14 @@ func (m *Manager) PodIPs() (map[string]string, error) {
 // namespace, as with several kubelets on one machine, is reached through the
 // kernel's connected route to that bridge; any other peer is routed via its
 // node IP. Routes this method added for peers no longer listed are removed.
-// It also re-opens the FORWARD policy, which Docker may have reset.
+// It also re-opens the FORWARD policy, which Docker may have reset, and
+// rewrites the masquerade rule to spare traffic to the peers' podCIDRs.
 func (m *Manager) SyncRoutes(peers map[string]string) error {
 	m.routesMu.Lock()
 	defer m.routesMu.Unlock()
 	want := map[string]*netlink.Route{}
-	var bad []error // a bad peer does not stop the others
+	var podNets []*net.IPNet // every peer podCIDR: never masqueraded
+	var bad []error          // a bad peer does not stop the others
 	for cidr, nodeIP := range peers {
 		_, dst, err := net.ParseCIDR(cidr)
 		if err != nil || dst.IP.To4() == nil {
@@ -424,6 +443,7 @@ func (m *Manager) SyncRoutes(peers map[string]string) error {
 		if dst.String() == m.subnet.String() {
 			continue
 		}
+		podNets = append(podNets, dst)
 		local, err := m.localBridgeFor(dst)
 		if err != nil {
 			return err
@@ -463,6 +483,10 @@ func (m *Manager) SyncRoutes(peers map[string]string) error {
 		}
 	}
 	if err := m.ensureForwardAccept(); err != nil {
+		bad = append(bad, err)
+	}
+	sort.Slice(podNets, func(i, j int) bool { return podNets[i].String() < podNets[j].String() })
+	if err := m.ensureMasquerade(podNets); err != nil {
 		bad = append(bad, err)
 	}
 	return errors.Join(bad...)

@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"go.uber.org/zap/zaptest"
@@ -409,6 +410,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{BridgeName: "br", PodCIDR: "fd00::/64", StateDir: "x"},
 		{BridgeName: "br", PodCIDR: "10.0.0.0/31", StateDir: "x"},
 		{BridgeName: "br", PodCIDR: "10.0.0.0/24"},
+		{BridgeName: "br", PodCIDR: "10.0.0.0/24", StateDir: "x", ClusterCIDR: "bogus"},
 	} {
 		cfg.NetNS = "/nonexistent/netns" // never the host's namespace, whatever happens
 		if _, err := New(cfg); err == nil {
@@ -481,5 +483,92 @@ func TestParallelSetup(t *testing.T) {
 	}
 	if err := ping(t, results[0].NetNSPath, results[19].IP, 5); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Pod traffic to a host outside the cluster leaves with the node's address:
+// the outside namespace has no route back to pod addresses.
+func TestMasqueradeToOutside(t *testing.T) {
+	node := nodeNS(t)
+	m := newNode(t, node, "10.240.0.0/24")
+	outside := filepath.Join(t.TempDir(), "outside-ns")
+	if err := ensureNetNS(outside); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = removeNetNS(outside) })
+	outNS, err := netns.GetFromPath(outside)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outNS.Close()
+	outNL, err := netlink.NewHandleAt(outNS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outNL.Close()
+	link := randName("ftout")
+	if err := m.nl.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: link}, PeerName: "eth0", PeerNamespace: netlink.NsFd(int(outNS))}); err != nil {
+		t.Fatal(err)
+	}
+	for _, side := range []struct {
+		h          *netlink.Handle
+		name, addr string
+	}{{m.nl, link, "198.51.100.1/24"}, {outNL, "eth0", "198.51.100.2/24"}} {
+		l, err := side.h.LinkByName(side.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, _ := netlink.ParseAddr(side.addr)
+		if err := side.h.AddrAdd(l, a); err != nil {
+			t.Fatal(err)
+		}
+		if err := side.h.LinkSetUp(l); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	pod, err := m.Setup(context.Background(), testPod("pod-a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ping(t, pod.NetNSPath, "198.51.100.2", 5); err != nil {
+		t.Fatal(err)
+	}
+
+	// Without the rule the replies have nowhere to go.
+	conn, err := m.nftConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.DelTable(m.masqTable())
+	if err := conn.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ping(t, pod.NetNSPath, "198.51.100.2", 1); err == nil {
+		t.Fatal("reached the outside without masquerading")
+	}
+	if err := m.SyncRoutes(map[string]string{"10.241.0.0/24": "198.51.100.9"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ping(t, pod.NetNSPath, "198.51.100.2", 5); err != nil {
+		t.Fatal(err)
+	}
+	// The rule spares our podCIDR and the peer's.
+	chain, err := conn.ListChain(m.masqTable(), "postrouting")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, err := conn.GetRules(m.masqTable(), chain)
+	if err != nil || len(rules) != 1 {
+		t.Fatalf("rules %v, %v", rules, err)
+	}
+	neq := 0
+	for _, e := range rules[0].Exprs {
+		if c, ok := e.(*expr.Cmp); ok && c.Op == expr.CmpOpNeq {
+			neq++
+		}
+	}
+	if neq != 3 { // oifname, own podCIDR, the peer's
+		t.Errorf("%d exclusions in the masquerade rule, want 3", neq)
 	}
 }
