@@ -439,3 +439,18 @@ func testNamespaceDeletion(ctx context.Context, t *testing.T, c *client.Client, 
 		t.Fatalf("namespace still there after finalizing: %v", err)
 	}
 }
+
+func TestOversizedObjectsRefused(t *testing.T) {
+	_, c := start(t)
+	ctx := ctxFor(t, 20*time.Second)
+	cms := client.For[*corev1.ConfigMap](c)
+	big := &corev1.ConfigMap{Metadata: &metav1.ObjectMeta{Name: "big", Namespace: "default"}, Data: map[string]string{"blob": strings.Repeat("x", 2<<20)}}
+	_, err := cms.Create(ctx, big)
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "Request entity too large") {
+		t.Fatalf("2 MiB object: %v", err)
+	}
+	ok := &corev1.ConfigMap{Metadata: &metav1.ObjectMeta{Name: "ok", Namespace: "default"}, Data: map[string]string{"blob": strings.Repeat("x", 1<<20)}}
+	if _, err := cms.Create(ctx, ok); err != nil {
+		t.Fatalf("1 MiB object: %v", err)
+	}
+}

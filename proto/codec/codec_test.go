@@ -171,3 +171,18 @@ func TestUnmarshalAllReadsLists(t *testing.T) {
 		t.Fatalf("list round trip: %v %v\n%s", again, err, raw)
 	}
 }
+
+func TestLimits(t *testing.T) {
+	deep := strings.Repeat("[", 200) + strings.Repeat("]", 200)
+	if _, err := Unmarshal([]byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"annotations":{"x":` + deep + `}}}`)); err == nil || !strings.Contains(err.Error(), "nests deeper") {
+		t.Fatalf("deep nesting: %v", err)
+	}
+	big := `{"apiVersion":"v1","kind":"ConfigMap","data":{"x":"` + strings.Repeat("a", MaxDocumentBytes) + `"}}`
+	if _, err := Unmarshal([]byte(big)); err == nil || !strings.Contains(err.Error(), "more than the limit") {
+		t.Fatalf("huge document: %v", err)
+	}
+	// Brackets inside strings do not count.
+	if _, err := Unmarshal([]byte(`{"apiVersion":"v1","kind":"ConfigMap","data":{"x":"` + deep + `"}}`)); err != nil {
+		t.Fatalf("brackets in a string: %v", err)
+	}
+}

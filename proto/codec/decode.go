@@ -114,10 +114,23 @@ func PeekTypeMeta(data []byte) (TypeMeta, error) {
 	return TypeMeta{APIVersion: av, Kind: k}, nil
 }
 
+// Limits on what a manifest may be: an object bigger than etcd stores, or
+// nesting deeper than any API type, is refused before it is parsed.
+const (
+	MaxDocumentBytes = 3 << 20
+	MaxDepth         = 100
+)
+
 func parseDocument(data []byte) (map[string]any, error) {
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 {
 		return nil, fmt.Errorf("empty document")
+	}
+	if len(data) > MaxDocumentBytes {
+		return nil, fmt.Errorf("document is %d bytes, more than the limit of %d", len(data), MaxDocumentBytes)
+	}
+	if depth(data) > MaxDepth {
+		return nil, fmt.Errorf("document nests deeper than %d levels", MaxDepth)
 	}
 	if data[0] != '{' {
 		j, err := yaml.YAMLToJSON(data)
@@ -428,4 +441,30 @@ func jsonType(v any) string {
 		return "null"
 	}
 	return fmt.Sprintf("%T", v)
+}
+
+// depth is the deepest bracket nesting of a JSON or flow-YAML document
+// (block YAML nests by indentation, which the parser bounds itself).
+func depth(data []byte) int {
+	d, deepest := 0, 0
+	inString := byte(0)
+	for n := 0; n < len(data); n++ {
+		c := data[n]
+		switch {
+		case inString != 0:
+			if c == '\\' && inString == '"' {
+				n++
+			} else if c == inString {
+				inString = 0
+			}
+		case c == '"' || c == '\'':
+			inString = c
+		case c == '{' || c == '[':
+			d++
+			deepest = max(deepest, d)
+		case c == '}' || c == ']':
+			d--
+		}
+	}
+	return deepest
 }

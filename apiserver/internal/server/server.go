@@ -188,6 +188,9 @@ func (s *Server) Create(ctx context.Context, req *apiv1.CreateRequest) (resp *ap
 	if err != nil {
 		return nil, err
 	}
+	if err := checkSize(obj); err != nil {
+		return nil, err
+	}
 	defer s.observe(info.Kind, "create", time.Now(), &err)
 	md := object.Meta(obj)
 	if err := s.authorize(ctx, info, "create", "", md.Namespace, md.Name); err != nil {
@@ -363,6 +366,9 @@ func (s *Server) Update(ctx context.Context, req *apiv1.UpdateRequest) (resp *ap
 	if err != nil {
 		return nil, err
 	}
+	if err := checkSize(obj); err != nil {
+		return nil, err
+	}
 	defer s.observe(info.Kind, "update", time.Now(), &err)
 	md := object.Meta(obj)
 	if err := s.authorize(ctx, info, "update", "", md.Namespace, md.Name); err != nil {
@@ -426,6 +432,9 @@ func (s *Server) Update(ctx context.Context, req *apiv1.UpdateRequest) (resp *ap
 func (s *Server) UpdateStatus(ctx context.Context, req *apiv1.UpdateStatusRequest) (resp *apiv1.UpdateStatusResponse, err error) {
 	obj, info, err := decodeAny(req.Object)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkSize(obj); err != nil {
 		return nil, err
 	}
 	defer s.observe(info.Kind, "updatestatus", time.Now(), &err)
@@ -729,4 +738,15 @@ func (s *Server) heldClaims(ctx context.Context) map[string]bool {
 		}
 	}
 	return held
+}
+
+// MaxObjectBytes is the largest object stored: etcd's default request limit
+// is 1.5 MiB, and upstream refuses larger objects the same way.
+const MaxObjectBytes = 3 << 19
+
+func checkSize(obj proto.Message) error {
+	if n := proto.Size(obj); n > MaxObjectBytes {
+		return status.Errorf(codes.InvalidArgument, "Request entity too large: %s %q is %d bytes, the limit is %d", object.Kind(obj), object.Meta(obj).GetName(), n, MaxObjectBytes)
+	}
+	return nil
 }
