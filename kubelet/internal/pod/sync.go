@@ -105,6 +105,10 @@ func (m *Manager) sync(ctx context.Context, pod *corev1.Pod, st *podState) (time
 	}
 
 	if !st.sandboxReady {
+		t0 := time.Now()
+		defer func() {
+			m.log.Debug("pod sandbox ready", zap.String("pod", object(pod)), zap.Duration("took", time.Since(t0)))
+		}()
 		if err := m.sandbox(ctx, pod, st); err != nil {
 			m.event(pod, events.Warning, "FailedCreatePodSandBox", "Failed to create pod sandbox: %v", err)
 			_ = m.updateStatus(ctx, pod, st, m.status(pod, old, st, cs))
@@ -258,8 +262,9 @@ func (m *Manager) startContainer(ctx context.Context, pod *corev1.Pod, st *podSt
 			return wait
 		}
 	}
-	m.event(pod, events.Normal, "Pulling", "Pulling image %q", c.GetImage())
+	t0 := time.Now()
 	imageID, err := m.cfg.Runtime.EnsureImage(ctx, c.GetImage(), c.GetImagePullPolicy())
+	tImage := time.Since(t0)
 	if err != nil {
 		ps := st.pullBackoff[name]
 		if ps == nil {
@@ -294,7 +299,9 @@ func (m *Manager) startContainer(ctx context.Context, pod *corev1.Pod, st *podSt
 		st.waiting[name] = Waiting{Reason: "CreateContainerConfigError", Message: err.Error()}
 		return 5 * time.Second
 	}
+	tSpec := time.Since(t0)
 	created, err := m.cfg.Runtime.Create(ctx, spec)
+	tCreate := time.Since(t0)
 	if errdefs.IsAlreadyExists(err) {
 		// A create interrupted before it was recorded: start over.
 		_ = m.cfg.Runtime.Remove(ctx, runtime.ContainerID(spec.PodUID, spec.Name, spec.Attempt))
@@ -312,6 +319,8 @@ func (m *Manager) startContainer(ctx context.Context, pod *corev1.Pod, st *podSt
 		return 0
 	}
 	m.event(pod, events.Normal, "Started", "Started container %s", name)
+	m.log.Debug("container started", zap.String("pod", object(pod)), zap.String("container", name),
+		zap.Duration("image", tImage), zap.Duration("spec", tSpec), zap.Duration("create", tCreate), zap.Duration("start", time.Since(t0)))
 	if h := c.GetLifecycle().GetPostStart(); h != nil {
 		if err := m.runHook(ctx, pod, st, name, h, 30*time.Second); err != nil {
 			m.event(pod, events.Warning, "FailedPostStartHook", "PostStartHook failed: %v", err)

@@ -30,6 +30,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errgrpc"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"go.uber.org/zap"
 )
@@ -233,7 +234,14 @@ func (r *Runtime) List(ctx context.Context, podUID string) ([]Container, error) 
 	if len(cs) == 0 {
 		return nil, nil
 	}
-	procs, err := r.tasks(ctx)
+	// Listing every task asks every shim for its state; one pod's few
+	// containers are cheaper to ask for one by one.
+	var procs map[string]*taskapi.Process
+	if podUID != "" {
+		procs, err = r.tasksOf(ctx, cs)
+	} else {
+		procs, err = r.tasks(ctx)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -285,6 +293,24 @@ func (r *Runtime) tasks(ctx context.Context) (map[string]*taskapi.Process, error
 	m := make(map[string]*taskapi.Process, len(resp.Tasks))
 	for _, t := range resp.Tasks {
 		m[t.ID] = t
+	}
+	return m, nil
+}
+
+func (r *Runtime) tasksOf(ctx context.Context, cs []containers.Container) (map[string]*taskapi.Process, error) {
+	m := make(map[string]*taskapi.Process, len(cs))
+	for _, c := range cs {
+		if _, done := c.Labels[labelExitCode]; done {
+			continue
+		}
+		resp, err := r.client.TaskService().Get(ctx, &tasksapi.GetRequest{ContainerID: c.ID})
+		if err != nil {
+			if errdefs.IsNotFound(errgrpc.ToNative(err)) {
+				continue
+			}
+			return nil, fmt.Errorf("get task %s: %w", c.ID, err)
+		}
+		m[c.ID] = resp.Process
 	}
 	return m, nil
 }
