@@ -11,7 +11,7 @@ LDFLAGS := -s -w -X flotilla.io/sdk/version.Version=$(VERSION) -X flotilla.io/sd
 export GOFLAGS := -buildvcs=false
 export CGO_ENABLED := 0
 
-.PHONY: all build tools generate test test-% lint bench up down clean-state clean
+.PHONY: all build tools generate test test-% lint fuzz bench up down clean-state clean
 
 all: build
 
@@ -51,6 +51,12 @@ lint:
 	@set -e; for m in $(MODULES); do echo "== vet $$m"; (cd $$m && go vet ./... && GOWORK=off go build -o /dev/null ./...); done
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	@out=$$(grep -L '^package flotilla\.[a-z]*\.v[0-9]*;' $(PROTO_FILES)); if [ -n "$$out" ]; then echo "proto files without a versioned package: $$out"; exit 1; fi
+
+## fuzz: the fuzz targets for a bounded time each (FUZZTIME, default 20s)
+FUZZTIME ?= 20s
+fuzz:
+	cd proto && go test -run '^$$' -fuzz FuzzUnmarshal -fuzztime $(FUZZTIME) ./codec
+	cd apiserver && go test -run '^$$' -fuzz FuzzDecodeDefaultValidate -fuzztime $(FUZZTIME) ./internal/validation
 
 ## bench: measure on this machine and print the numbers
 bench: build
