@@ -395,3 +395,47 @@ func userName(ctx context.Context) string {
 	}
 	return "system:anonymous"
 }
+
+// NodeStats asks the named nodes' kubelets (every Ready node when none are
+// named) for resource usage, in parallel; `flotctl top` reads it.
+func (p *Proxy) NodeStats(ctx context.Context, req *apiv1.NodeStatsRequest) (*apiv1.NodeStatsResponse, error) {
+	verb, resource, ns := "get", "nodes", ""
+	if req.GetStats().GetNamespace() != "" {
+		verb, resource, ns = "list", "pods", req.GetStats().GetNamespace()
+	}
+	if err := p.authorize(ctx, verb, resource, "stats", ns, ""); err != nil {
+		return nil, err
+	}
+	targets := req.Nodes
+	if len(targets) == 0 {
+		var err error
+		if targets, err = p.readyNodes(ctx); err != nil {
+			return nil, err
+		}
+	}
+	resp := &apiv1.NodeStatsResponse{Errors: map[string]string{}}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	stats := req.GetStats()
+	if stats == nil {
+		stats = &kubeletv1.StatsRequest{}
+	}
+	for _, node := range targets {
+		wg.Go(func() {
+			kc, err := p.kubeletFor(ctx, node)
+			var out *kubeletv1.StatsResponse
+			if err == nil {
+				out, err = kc.Stats(ctx, stats)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				resp.Errors[node] = err.Error()
+				return
+			}
+			resp.Nodes = append(resp.Nodes, out)
+		})
+	}
+	wg.Wait()
+	return resp, nil
+}
