@@ -33,7 +33,7 @@ type Conn struct {
 // the process's own).
 func Open(netnsPath string) (*Conn, error) {
 	c := &Conn{table: &nftables.Table{Name: nftrules.Table, Family: nftables.TableFamilyIPv4}}
-	opts := []nftables.ConnOption{nftables.AsLasting()}
+	opts := []nftables.ConnOption{nftables.AsLasting(), nftables.WithSockOptions(bigBuffers)}
 	if netnsPath != "" {
 		f, err := os.Open(netnsPath)
 		if err != nil {
@@ -49,6 +49,29 @@ func Open(netnsPath string) (*Conn, error) {
 	}
 	c.nft = nft
 	return c, nil
+}
+
+// SocketBuffer is the netlink socket's send and receive buffer size: a
+// batch goes out in one message, and every message in it is acknowledged,
+// so the kernel's defaults (~200 KiB) overflow (ENOBUFS) after a few
+// hundred messages.
+const SocketBuffer = 64 << 20
+
+func bigBuffers(c *netlink.Conn) error {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	err = raw.Control(func(fd uintptr) {
+		for _, o := range [][2]int{{unix.SO_SNDBUFFORCE, unix.SO_SNDBUF}, {unix.SO_RCVBUFFORCE, unix.SO_RCVBUF}} {
+			// The FORCE variants pass rmem_max/wmem_max with CAP_NET_ADMIN.
+			if e := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, o[0], SocketBuffer); e != nil {
+				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, o[1], SocketBuffer)
+			}
+		}
+	})
+	return errors.Join(err, serr)
 }
 
 // Close releases the connection; the table stays in the kernel.

@@ -1,6 +1,7 @@
 package nftapply_test
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -89,5 +90,44 @@ func TestKernel(t *testing.T) {
 	}
 	if err := c.Delete(); err != nil {
 		t.Errorf("Delete without a table: %v", err)
+	}
+}
+
+// TestLargeBatches: a full sync of 1,000 services and one batch changing
+// 300 at once fit the netlink socket (every message is acknowledged).
+func TestLargeBatches(t *testing.T) {
+	n := testnet.New(t, 202)
+	c, err := nftapply.Open(testnet.Path(n.Node))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	st := nftrules.NewState(nftrules.Options{})
+	build := func(i, gen int) []model.ServicePort {
+		var eps []string
+		for k := range 5 {
+			eps = append(eps, netip.AddrFrom4([4]byte{10, 128 + byte(k), byte(i >> 8), byte(i + gen)}).String())
+		}
+		vip := netip.AddrFrom4([4]byte{10, 100, byte(i >> 8), byte(i)}).String()
+		return []model.ServicePort{sp(fmt.Sprint("s", i), vip, 80, 0, 0, eps...)}
+	}
+	desired := map[string][]model.ServicePort{}
+	for i := range 1000 {
+		desired[fmt.Sprint("default/s", i)] = build(i, 0)
+	}
+	k, _ := c.Read()
+	if err := c.ApplyGroups(st.Full(desired, k), 5000); err != nil {
+		t.Fatal(err)
+	}
+	var ops []nftrules.Op
+	for i := range 300 {
+		ops = append(ops, st.Update(fmt.Sprint("default/s", i), build(i, 1))...)
+	}
+	nftrules.SortOps(ops)
+	if err := c.Apply(ops); err != nil {
+		t.Fatal(err)
+	}
+	if k, err := c.Read(); err != nil || len(k.Elements) != 1000 || len(k.Chains) != 6000 {
+		t.Fatalf("read back %d elements, %d chains: %v", len(k.Elements), len(k.Chains), err)
 	}
 }
