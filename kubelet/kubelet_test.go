@@ -92,6 +92,23 @@ func newCluster(t *testing.T) *cluster {
 		Log: zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)),
 	}
 	t.Cleanup(func() {
+		// Delete every pod while the kubelet runs, so it unmounts their
+		// volumes and removes their containers, then stop it.
+		if cl.cancel != nil {
+			ctx := context.Background()
+			if l, err := cl.pods.ListAll(ctx, client.ListOptions{}); err == nil {
+				for _, p := range l.Items {
+					_ = cl.pods.Delete(ctx, p.GetMetadata().GetNamespace(), p.GetMetadata().GetName(), client.DeleteOptions{GracePeriodSeconds: new(int64)})
+				}
+			}
+			deadline := time.Now().Add(60 * time.Second)
+			for time.Now().Before(deadline) {
+				if cs, err := rt.List(ctx, ""); err == nil && len(cs) == 0 {
+					break
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+		}
 		cl.stop()
 		cs, _ := rt.List(context.Background(), "")
 		for _, c := range cs {
@@ -532,5 +549,58 @@ func TestRestartAdoptsContainersAndLeavesForeignOnesAlone(t *testing.T) {
 	s, err := task.Status(ctx)
 	if err != nil || s.Status != containerd.Running {
 		t.Errorf("foreign container: %v %v", s, err)
+	}
+}
+
+func TestProbesAndPreStop(t *testing.T) {
+	cl := newCluster(t)
+	ctx := context.Background()
+
+	live := busybox("live", "touch /tmp/healthy; sleep 2; rm /tmp/healthy; sleep 3600")
+	live.Spec.Containers[0].LivenessProbe = &corev1.Probe{
+		Exec: &corev1.ExecAction{Command: []string{"test", "-f", "/tmp/healthy"}}, PeriodSeconds: 1, FailureThreshold: 1, TimeoutSeconds: 5,
+	}
+	unready := busybox("unready", "sleep 3600")
+	unready.Spec.Containers[0].ReadinessProbe = &corev1.Probe{
+		Exec: &corev1.ExecAction{Command: []string{"false"}}, PeriodSeconds: 1, FailureThreshold: 1, TimeoutSeconds: 5,
+	}
+	out := t.TempDir()
+	stop := busybox("prestop", "trap 'echo term > /out/term; exit 0' TERM; while true; do sleep 1; done")
+	stop.Spec.TerminationGracePeriodSeconds = proto.Int64(20)
+	stop.Spec.Volumes = []*corev1.Volume{{Name: "out", HostPath: &corev1.HostPathVolumeSource{Path: out}}}
+	stop.Spec.Containers[0].VolumeMounts = []*corev1.VolumeMount{{Name: "out", MountPath: "/out"}}
+	stop.Spec.Containers[0].Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{
+		Exec: &corev1.ExecAction{Command: []string{"sh", "-c", "echo bye > /out/prestop"}},
+	}}
+	live, unready, stop = cl.run(live), cl.run(unready), cl.run(stop)
+
+	// A failing liveness probe restarts the container.
+	cl.wait(live, "a liveness restart", func(p *corev1.Pod) bool {
+		cs := p.GetStatus().GetContainerStatuses()
+		return len(cs) == 1 && cs[0].GetRestartCount() >= 1
+	})
+	// A failing readiness probe keeps the pod Running but never Ready.
+	cl.wait(unready, "Running", phase("Running"))
+	for range 10 {
+		p, err := cl.pods.Get(ctx, "default", "unready")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if condition(p, "Ready") == "True" || p.GetStatus().GetContainerStatuses()[0].GetReady() {
+			t.Fatalf("unready pod is Ready: %v", p.GetStatus())
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+
+	// Graceful deletion runs the preStop hook, then SIGTERM.
+	cl.wait(stop, "Running", phase("Running"))
+	if err := cl.pods.Delete(ctx, "default", "prestop", client.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, cl, "default", "prestop")
+	for _, f := range []string{"prestop", "term"} {
+		if b, err := os.ReadFile(filepath.Join(out, f)); err != nil || len(b) == 0 {
+			t.Errorf("%s: %q %v", f, b, err)
+		}
 	}
 }

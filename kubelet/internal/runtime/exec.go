@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"sort"
 	"sync"
 	"syscall"
 	"time"
@@ -20,14 +22,19 @@ import (
 	kubeletv1 "flotilla.io/proto/flotilla/kubelet/v1"
 )
 
-// ErrNotFound: no such pod container on this node.
-var ErrNotFound = errors.New("container not found")
+// ErrNotFound: no such pod container on this node (os.ErrNotExist, which
+// the kubelet API answers as NotFound).
+var ErrNotFound = fmt.Errorf("container not found: %w", os.ErrNotExist)
 
 // find returns the containers of one pod's container by its labels,
-// oldest attempt first.
+// oldest attempt first. An empty container name means the pod's only app
+// container.
 func (r *Runtime) find(ctx context.Context, byUID, namespace, pod, container string) ([]Container, error) {
 	ctx = r.ctx(ctx)
-	filter := fmt.Sprintf("labels.%s==%s,labels.%s==%s", quote(LabelManagedBy), quote(r.cfg.NodeName), quote(LabelContainerName), quote(container))
+	filter := fmt.Sprintf("labels.%s==%s", quote(LabelManagedBy), quote(r.cfg.NodeName))
+	if container != "" {
+		filter += fmt.Sprintf(",labels.%s==%s", quote(LabelContainerName), quote(container))
+	}
 	if byUID != "" {
 		filter += fmt.Sprintf(",labels.%s==%s", quote(LabelPodUID), quote(byUID))
 	} else {
@@ -38,8 +45,22 @@ func (r *Runtime) find(ctx context.Context, byUID, namespace, pod, container str
 		return nil, err
 	}
 	out := make([]Container, 0, len(cs))
+	names := map[string]bool{}
 	for _, c := range cs {
-		out = append(out, fromLabels(c))
+		ctr := fromLabels(c)
+		if container == "" && ctr.Init {
+			continue
+		}
+		names[ctr.Name] = true
+		out = append(out, ctr)
+	}
+	if container == "" && len(names) > 1 {
+		var list []string
+		for n := range names {
+			list = append(list, n)
+		}
+		sort.Strings(list)
+		return nil, fmt.Errorf("a container name must be specified for pod %s, choose one of: %v", pod, list)
 	}
 	// Several pods of the same name (a recreated pod) sort by creation.
 	sortContainers(out)
