@@ -55,3 +55,29 @@ func TestPriorityAdmission(t *testing.T) {
 		return err == nil && got.Spec.GetPriority() == 10
 	})
 }
+
+func TestServiceAccountAdmission(t *testing.T) {
+	_, c := start(t)
+	ctx := ctxFor(t, 30*time.Second)
+	pods := client.For[*corev1.Pod](c)
+	got, err := pods.Create(ctx, pod("default", "mounted", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Spec.ServiceAccountName != "default" || len(got.Spec.Volumes) != 1 || !strings.HasPrefix(got.Spec.Volumes[0].Name, "kube-api-access-") {
+		t.Fatalf("account %q volumes %v", got.Spec.ServiceAccountName, got.Spec.Volumes)
+	}
+	m := got.Spec.Containers[0].VolumeMounts
+	if len(m) != 1 || m[0].MountPath != "/var/run/secrets/kubernetes.io/serviceaccount" || !m[0].ReadOnly {
+		t.Fatalf("mounts %v", m)
+	}
+	// An account that opts out is honoured.
+	if _, err := client.For[*corev1.ServiceAccount](c).Create(ctx, &corev1.ServiceAccount{Metadata: &metav1.ObjectMeta{Name: "quiet", Namespace: "default"}, AutomountServiceAccountToken: proto.Bool(false)}); err != nil {
+		t.Fatal(err)
+	}
+	p := pod("default", "quiet", nil)
+	p.Spec.ServiceAccountName = "quiet"
+	if got, err := pods.Create(ctx, p); err != nil || len(got.Spec.Volumes) != 0 {
+		t.Fatalf("opted-out pod: %v %v", got.GetSpec().GetVolumes(), err)
+	}
+}

@@ -216,6 +216,7 @@ func (s *Server) Create(ctx context.Context, req *apiv1.CreateRequest) (resp *ap
 		if err := s.admitPriority(ctx, pod); err != nil {
 			return nil, err
 		}
+		s.admitServiceAccount(ctx, pod)
 	}
 	orig := proto.Clone(obj)
 	asg, err := s.assign(info, obj, nil, nil)

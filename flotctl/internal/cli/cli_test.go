@@ -98,6 +98,9 @@ spec:
   # Spelled out because the apiserver adds them on create and a pod's
   # tolerations can only grow: re-applying a manifest without them after
   # applying "get -o yaml" output would try to remove them (as upstream).
+  # For the same reason the pod opts out of the injected token volume.
+  automountServiceAccountToken: false
+  serviceAccountName: default
   tolerations:
   - key: node.kubernetes.io/not-ready
     operator: Exists

@@ -184,14 +184,28 @@ func ThreeWay(manifest, live proto.Message) (next proto.Message, changed bool, e
 	if err != nil {
 		return nil, false, err
 	}
-	p, err := jsonmergepatch.CreateThreeWayJSONMergePatch(original, modifiedJSON, current)
+	// Built-in kinds merge lists by key as kubectl does (containers by name,
+	// volumes by name, mounts by path), so entries others added survive
+	// (e.g. the service account volume the apiserver injects).
+	typ, how := Merge, "merge"
+	var p []byte
+	if schema, serr := strategicSchema(object.Kind(live)); serr == nil {
+		meta, merr := strategicpatch.NewPatchMetaFromStruct(schema)
+		if merr != nil {
+			return nil, false, merr
+		}
+		p, err = strategicpatch.CreateThreeWayMergePatch(original, modifiedJSON, current, meta, true)
+		typ, how = Strategic, "strategic"
+	} else {
+		p, err = jsonmergepatch.CreateThreeWayJSONMergePatch(original, modifiedJSON, current)
+	}
 	if err != nil {
-		return nil, false, fmt.Errorf("compute apply patch: %w", err)
+		return nil, false, fmt.Errorf("compute %s apply patch: %w", how, err)
 	}
 	if string(p) == "{}" {
 		return live, false, nil
 	}
-	next, err = Apply(live, Merge, p)
+	next, err = Apply(live, typ, p)
 	if err != nil {
 		return nil, false, err
 	}
