@@ -194,7 +194,7 @@ func TestUserspace(t *testing.T) { testProxy(t, proxy.ModeUserspace, 62) }
 
 func testProxy(t *testing.T, mode string, subnet int) {
 	e := newEnv(t, subnet)
-	e.service("web", 10, 30000+int32(subnet))
+	e.service("web", 10, 30000+int32(subnet), func(s *corev1.Service) { s.Spec.ExternalIps = []string{fmt.Sprintf("192.0.2.%d", subnet)} })
 	e.endpoints("web", e.ip1, e.ip2)
 	e.service("empty", 11, 0)
 	e.service("sticky", 12, 0, func(s *corev1.Service) {
@@ -230,6 +230,13 @@ func testProxy(t *testing.T, mode string, subnet int) {
 		eventually(t, "node port from outside", func() error { _, err := testnet.Get(e.outside, e.nodeIP+np); return err })
 		eventually(t, "node port from the node", func() error { _, err := testnet.Get(e.net.Node, e.nodeIP+np); return err })
 		eventually(t, "cluster IP from the node", func() error { _, err := testnet.Get(e.net.Node, web); return err })
+		eventually(t, "external IP from outside", func() error {
+			body, err := testnet.Get(e.outside, fmt.Sprintf("192.0.2.%d:80", subnet))
+			if err == nil && !strings.HasSuffix(body, " "+e.net.Gateway) && mode == proxy.ModeNFTables {
+				return fmt.Errorf("off-node traffic not masqueraded: backend saw %q", body)
+			}
+			return err
+		})
 	})
 	t.Run("hairpin: a backend reaches its own service", func(t *testing.T) {
 		eventually(t, "b1 answers b1 through the service", func() error {
