@@ -131,6 +131,20 @@ func (n networkAdapter) PodFiles(pod *corev1.Pod, ip, dir string) (string, strin
 	return n.m.PodFiles(pod, ip, dir)
 }
 
+// PodUIDs lists the pods holding an address, so addresses of pods deleted
+// while the kubelet was away are released.
+func (n networkAdapter) PodUIDs() ([]string, error) {
+	ips, err := n.m.PodIPs()
+	if err != nil {
+		return nil, err
+	}
+	uids := make([]string, 0, len(ips))
+	for uid := range ips {
+		uids = append(uids, uid)
+	}
+	return uids, nil
+}
+
 type proberAdapter struct{ m *prober.Manager }
 
 func (a proberAdapter) Update(pod *corev1.Pod, podIP string, started map[string]time.Time) {

@@ -312,8 +312,8 @@ func object(pod *corev1.Pod) string {
 	return pod.GetMetadata().GetNamespace() + "/" + pod.GetMetadata().GetName()
 }
 
-// housekeeping removes containers of pods that no longer exist here (a pod
-// deleted while the kubelet was down).
+// housekeeping cleans up after pods that no longer exist here (deleted
+// while the kubelet was down): their containers and addresses.
 func (m *Manager) housekeeping(ctx context.Context) {
 	cs, err := m.cfg.Runtime.List(ctx, "")
 	if err != nil {
@@ -327,6 +327,18 @@ func (m *Manager) housekeeping(ctx context.Context) {
 	for _, c := range cs {
 		if !known[c.PodUID] {
 			m.Kick(c.PodUID)
+		}
+	}
+	if l, ok := m.cfg.Network.(interface{ PodUIDs() ([]string, error) }); ok {
+		uids, err := l.PodUIDs()
+		if err != nil {
+			m.log.Warn("list pod addresses", zap.Error(err))
+			return
+		}
+		for _, uid := range uids {
+			if !known[uid] {
+				m.Kick(uid)
+			}
 		}
 	}
 }
