@@ -76,3 +76,21 @@ clean-state: down
 
 clean:
 	rm -rf $(BIN)
+
+## helm-lint: lint and render charts/flotilla with the pinned helm (tools/), then
+## server-dry-run every rendered object through flotctl against a throwaway
+## etcd + apiserver (e2e/helm)
+HELM_RENDERED := $(BIN)/helm-rendered.yaml
+$(BIN)/helm: tools/go.mod tools/go.sum
+	cd tools && GOWORK=off go build -o $(BIN)/helm helm.sh/helm/v3/cmd/helm
+
+.PHONY: helm-lint
+helm-lint: $(BIN)/helm build
+	$(BIN)/helm lint --strict charts/flotilla
+	$(BIN)/helm lint --strict charts/flotilla --set pki.existingSecret=my-pki,tokens.existingSecret=my-tokens
+	{ $(BIN)/helm template flotilla charts/flotilla --namespace flotilla; \
+	  echo '---'; \
+	  $(BIN)/helm template edge charts/flotilla --namespace edge \
+	    --set pki.existingSecret=my-pki,tokens.existingSecret=my-tokens,rbac.create=false \
+	    --set 'kubelet.nodes[0].name=worker-1,kubelet.nodes[0].podCIDR=10.244.1.0/24'; } >$(HELM_RENDERED)
+	cd e2e && FLOTILLA_HELM_RENDERED=$(HELM_RENDERED) FLOTILLA_BIN=$(BIN) go test -count=1 -run TestChartServerDryRun ./helm/
