@@ -8,8 +8,8 @@ package helm
 
 import (
 	"bytes"
-	"encoding/base64"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net"
 	"os"
