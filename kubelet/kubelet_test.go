@@ -103,7 +103,8 @@ func newCluster(t *testing.T) *cluster {
 			}
 			deadline := time.Now().Add(60 * time.Second)
 			for time.Now().Before(deadline) {
-				if cs, err := rt.List(ctx, ""); err == nil && len(cs) == 0 {
+				dirs, _ := os.ReadDir(filepath.Join(cl.cfg.RootDir, "pods"))
+				if cs, err := rt.List(ctx, ""); err == nil && len(cs) == 0 && len(dirs) == 0 {
 					break
 				}
 				time.Sleep(200 * time.Millisecond)
