@@ -481,7 +481,7 @@ func (a *Agent) updateStatus(ctx context.Context, force bool) error {
 			return err
 		}
 		next := proto.Clone(cur).(*corev1.Node)
-		now := timestamppb.Now()
+		now := timestamppb.New(time.Now().Truncate(time.Second))
 		s := proto.Clone(st).(*corev1.NodeStatus)
 		for _, c := range s.Conditions {
 			c.LastHeartbeatTime, c.LastTransitionTime = now, now

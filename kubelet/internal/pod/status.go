@@ -69,11 +69,12 @@ func latest(cs []runtime.Container, name string, init bool) (cur, prev *runtime.
 	return cur, prev
 }
 
+// ts is a status time; upstream's API times have second precision.
 func ts(t time.Time) *timestamppb.Timestamp {
 	if t.IsZero() {
 		return nil
 	}
-	return timestamppb.New(t)
+	return timestamppb.New(t.Truncate(time.Second))
 }
 
 func terminated(c *runtime.Container) *corev1.ContainerState {
@@ -214,7 +215,7 @@ func Status(pod *corev1.Pod, old *corev1.PodStatus, in StatusInput) *corev1.PodS
 		StartTime: old.GetStartTime(), ObservedGeneration: pod.GetMetadata().GetGeneration(),
 	}
 	if st.StartTime == nil {
-		st.StartTime = timestamppb.New(in.Now)
+		st.StartTime = ts(in.Now)
 	}
 	if in.HostIP != "" {
 		st.HostIps = []*corev1.HostIP{{Ip: in.HostIP}}
@@ -296,10 +297,10 @@ func Status(pod *corev1.Pod, old *corev1.PodStatus, in StatusInput) *corev1.PodS
 		}
 	}
 	if !hasScheduled {
-		out = append([]*corev1.PodCondition{{Type: CondScheduled, Status: "True", LastTransitionTime: timestamppb.New(in.Now)}}, out...)
+		out = append([]*corev1.PodCondition{{Type: CondScheduled, Status: "True", LastTransitionTime: ts(in.Now)}}, out...)
 	}
 	for _, c := range conds {
-		c.LastTransitionTime = timestamppb.New(in.Now)
+		c.LastTransitionTime = ts(in.Now)
 		for _, o := range old.GetConditions() {
 			if o.GetType() == c.GetType() && o.GetStatus() == c.GetStatus() && o.GetLastTransitionTime() != nil {
 				c.LastTransitionTime = o.GetLastTransitionTime()
