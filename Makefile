@@ -94,3 +94,27 @@ helm-lint: $(BIN)/helm build
 	    --set pki.existingSecret=my-pki,tokens.existingSecret=my-tokens,rbac.create=false \
 	    --set 'kubelet.nodes[0].name=worker-1,kubelet.nodes[0].podCIDR=10.244.1.0/24'; } >$(HELM_RENDERED)
 	cd e2e && FLOTILLA_HELM_RENDERED=$(HELM_RENDERED) FLOTILLA_BIN=$(BIN) go test -count=1 -run TestChartServerDryRun ./helm/
+
+# ---- images and the docker-compose dev cluster (deploy/compose/README.md) ----
+.PHONY: images compose-up compose-down compose-test upgrade
+
+## images: one image per component with the machine's docker (started if none runs), tag $(VERSION)
+images: $(BIN)/etcd
+	VERSION=$(VERSION) BIN=$(BIN) hack/images.sh
+
+## compose-up: the docker-compose dev cluster; writes $$FLOTILLA_CONFIG, returns when 3 nodes are Ready
+compose-up: build
+	BIN=$(BIN) hack/compose.sh up
+
+## compose-down: remove the compose cluster, its volumes and state
+compose-down:
+	hack/compose.sh down
+
+## upgrade: roll one component of the compose cluster to a new build: make upgrade COMPONENT=scheduler [VERSION=...]
+upgrade:
+	@test -n "$(COMPONENT)" || { echo "usage: make upgrade COMPONENT=etcd|apiserver|scheduler|controller-manager|dns|prometheus|node|kubelet|proxy"; exit 2; }
+	BIN=$(BIN) hack/compose.sh upgrade $(COMPONENT) $(UPGRADE_VERSION)
+
+## compose-test: compose up, Prometheus targets, every component upgraded under a workload, compose down
+compose-test: build
+	BIN=$(BIN) hack/compose-test.sh

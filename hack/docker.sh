@@ -20,7 +20,7 @@ LOG=$DOCKER_STATE/dockerd.log
 DOCKER=/usr/bin/docker
 
 install() {
-  if [[ -x /usr/bin/dockerd && -x /usr/bin/docker && -x /usr/bin/docker-compose ]]; then return; fi
+  if [[ -x /usr/sbin/dockerd && -x /usr/bin/docker && -x /usr/bin/docker-compose ]]; then return; fi
   echo "docker: installing Debian's docker.io and docker-compose" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null
