@@ -103,9 +103,12 @@ type Manager struct {
 
 type worker struct {
 	uid  string
-	key  string // namespace/name
 	kick chan struct{}
 	st   *podState
+	// stop cancels the sync in progress when it works towards running the
+	// pod (an image pull, say) and the pod is deleted meanwhile; guarded
+	// by Manager.mu.
+	stop context.CancelFunc
 }
 
 // podState is a worker's memory between syncs.
@@ -173,8 +176,16 @@ func (m *Manager) Start(ctx context.Context) error {
 	m.mu.Unlock()
 	m.cfg.Pods.AddHandler(informer.Handler[*corev1.Pod]{
 		OnAdd:    func(p *corev1.Pod) { m.Kick(p.GetMetadata().GetUid()) },
-		OnUpdate: func(_, p *corev1.Pod) { m.Kick(p.GetMetadata().GetUid()) },
-		OnDelete: func(p *corev1.Pod) { m.Kick(p.GetMetadata().GetUid()) },
+		OnUpdate: func(_, p *corev1.Pod) {
+			if p.GetMetadata().GetDeletionTimestamp() != nil {
+				m.interrupt(p.GetMetadata().GetUid())
+			}
+			m.Kick(p.GetMetadata().GetUid())
+		},
+		OnDelete: func(p *corev1.Pod) {
+			m.interrupt(p.GetMetadata().GetUid())
+			m.Kick(p.GetMetadata().GetUid())
+		},
 	})
 	if !informer.WaitForSync(ctx, m.cfg.Pods) {
 		return nil
@@ -216,6 +227,16 @@ func (m *Manager) Kick(uid string) {
 	select {
 	case w.kick <- struct{}{}:
 	default:
+	}
+}
+
+// interrupt cancels a sync that is starting the pod's containers, so a
+// deletion need not wait for it.
+func (m *Manager) interrupt(uid string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if w, ok := m.workers[uid]; ok && w.stop != nil {
+		w.stop()
 	}
 }
 
@@ -281,11 +302,25 @@ func (m *Manager) run(ctx context.Context, w *worker) {
 			continue
 		}
 		start := m.cfg.Now()
-		requeue, err := m.sync(ctx, pod, w.st)
+		sctx, stop := context.WithCancel(ctx)
+		if pod.GetMetadata().GetDeletionTimestamp() == nil {
+			m.mu.Lock()
+			w.stop = stop
+			m.mu.Unlock()
+		}
+		requeue, err := m.sync(sctx, pod, w.st)
+		m.mu.Lock()
+		w.stop = nil
+		m.mu.Unlock()
+		interrupted := sctx.Err() != nil
+		stop()
 		m.duration.Observe(time.Since(start).Seconds())
 		if err != nil {
 			if ctx.Err() != nil {
 				return
+			}
+			if interrupted {
+				continue // deleted meanwhile: the kick is pending
 			}
 			m.syncs.WithLabelValues("error").Inc()
 			failures++
