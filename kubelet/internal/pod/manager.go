@@ -175,7 +175,7 @@ func (m *Manager) Start(ctx context.Context) error {
 	m.ctx = ctx
 	m.mu.Unlock()
 	m.cfg.Pods.AddHandler(informer.Handler[*corev1.Pod]{
-		OnAdd:    func(p *corev1.Pod) { m.Kick(p.GetMetadata().GetUid()) },
+		OnAdd: func(p *corev1.Pod) { m.Kick(p.GetMetadata().GetUid()) },
 		OnUpdate: func(_, p *corev1.Pod) {
 			if p.GetMetadata().GetDeletionTimestamp() != nil {
 				m.interrupt(p.GetMetadata().GetUid())
