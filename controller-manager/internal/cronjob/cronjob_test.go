@@ -179,9 +179,17 @@ func TestConcurrencyPolicies(t *testing.T) {
 	// Once the forbidding job ends, the skipped run starts.
 	e.finish(t, first["forbid"], "Complete")
 	e.waitJobs(t, "forbid", 2, 1)
-	c, _ = e.cjs.Get(e.ctx, "default", "forbid")
-	if c.Status.LastSuccessfulTime == nil {
-		t.Error("no lastSuccessfulTime")
+	// Status is written after the jobs: wait for it rather than race it.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, _ = e.cjs.Get(e.ctx, "default", "forbid")
+		if c.GetStatus().GetLastSuccessfulTime() != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no lastSuccessfulTime")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
