@@ -194,6 +194,10 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 			return nil
 		})
+		cfg.Admin.AddHealthz("containerd", func(ctx context.Context) error {
+			_, err := rt.Version(ctx)
+			return err
+		})
 		g.Add(cfg.Admin)
 	}
 	g.Add(podInformer, broadcaster, agent, component.RunnableFunc(rt.Watch), pods)
