@@ -3,15 +3,14 @@ package pod
 import (
 	"context"
 	"fmt"
-	"math"
 	"sort"
-	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	corev1 "flotilla.io/proto/flotilla/core/v1"
-	metav1 "flotilla.io/proto/flotilla/meta/v1"
+
+	"flotilla.io/kubelet/internal/downward"
 )
 
 // Objects reads the Secrets and ConfigMaps env refers to.
@@ -56,126 +55,86 @@ func Env(ctx context.Context, pod *corev1.Pod, c *corev1.Container, in EnvInput)
 		}
 		vals[k] = v
 	}
-	secrets := map[string]*corev1.Secret{}
-	secret := func(name string) (*corev1.Secret, error) {
-		if s, ok := secrets[name]; ok {
-			return s, nil
-		}
-		s, err := in.Objects.Secret(ctx, ns, name)
-		if err != nil {
-			return nil, err
-		}
-		secrets[name] = s
-		return s, nil
-	}
-	configMaps := map[string]*corev1.ConfigMap{}
-	configMap := func(name string) (*corev1.ConfigMap, error) {
-		if cm, ok := configMaps[name]; ok {
-			return cm, nil
+	missing := func(err error) bool { return in.NotFound != nil && in.NotFound(err) }
+	data := cached(func(ref string) (map[string]string, error) {
+		kind, name, _ := strings.Cut(ref, "/")
+		if kind == "Secret" {
+			sec, err := in.Objects.Secret(ctx, ns, name)
+			out := map[string]string{}
+			for k, v := range sec.GetData() {
+				out[k] = string(v)
+			}
+			return out, err
 		}
 		cm, err := in.Objects.ConfigMap(ctx, ns, name)
+		return cm.GetData(), err
+	})
+	// lookup reads a Secret's or ConfigMap's data; skip: it is missing and
+	// optional.
+	lookup := func(kind, name string, optional bool) (m map[string]string, skip bool, err error) {
+		m, err = data(kind + "/" + name)
+		switch {
+		case err == nil:
+			return m, false, nil
+		case missing(err) && optional:
+			return nil, true, nil
+		case missing(err):
+			return nil, false, configErrorf("%s %q not found", strings.ToLower(kind), name)
+		}
+		return nil, false, err
+	}
+
+	for _, from := range c.GetEnvFrom() {
+		kind, name, optional := "ConfigMap", from.GetConfigMapRef().GetName(), from.GetConfigMapRef().GetOptional()
+		if from.GetSecretRef() != nil {
+			kind, name, optional = "Secret", from.GetSecretRef().GetName(), from.GetSecretRef().GetOptional()
+		}
+		m, skip, err := lookup(kind, name, optional)
 		if err != nil {
 			return nil, err
 		}
-		configMaps[name] = cm
-		return cm, nil
-	}
-	missing := func(err error) bool { return in.NotFound != nil && in.NotFound(err) }
-
-	for _, from := range c.GetEnvFrom() {
-		switch {
-		case from.GetConfigMapRef() != nil:
-			ref := from.GetConfigMapRef()
-			cm, err := configMap(ref.GetName())
-			if err != nil {
-				if missing(err) && ref.GetOptional() {
-					continue
-				}
-				if missing(err) {
-					return nil, configErrorf("configmap %q not found", ref.GetName())
-				}
-				return nil, err
-			}
-			for _, k := range sortedKeys(cm.GetData()) {
-				set(from.GetPrefix()+k, cm.GetData()[k])
-			}
-		case from.GetSecretRef() != nil:
-			ref := from.GetSecretRef()
-			s, err := secret(ref.GetName())
-			if err != nil {
-				if missing(err) && ref.GetOptional() {
-					continue
-				}
-				if missing(err) {
-					return nil, configErrorf("secret %q not found", ref.GetName())
-				}
-				return nil, err
-			}
-			for _, k := range sortedKeys(s.GetData()) {
-				set(from.GetPrefix()+k, string(s.GetData()[k]))
-			}
+		if skip {
+			continue
+		}
+		for _, k := range sortedKeys(m) {
+			set(from.GetPrefix()+k, m[k])
 		}
 	}
 	for _, e := range c.GetEnv() {
 		src := e.GetValueFrom()
-		if src == nil {
-			set(e.GetName(), Expand(e.GetValue(), func(k string) (string, bool) { v, ok := vals[k]; return v, ok }))
-			continue
-		}
-		var v string
+		var (
+			v   string
+			err error
+		)
 		switch {
+		case src == nil:
+			v = Expand(e.GetValue(), func(k string) (string, bool) { v, ok := vals[k]; return v, ok })
 		case src.GetFieldRef() != nil:
-			var err error
-			if v, err = FieldValue(pod, src.GetFieldRef().GetFieldPath(), in.PodIP, in.HostIP); err != nil {
-				return nil, err
-			}
+			v, err = FieldValue(pod, src.GetFieldRef().GetFieldPath(), in.PodIP, in.HostIP)
 		case src.GetResourceFieldRef() != nil:
-			var err error
-			if v, err = ResourceValue(pod, c, src.GetResourceFieldRef(), in.Allocatable); err != nil {
-				return nil, err
+			v, err = ResourceValue(pod, c, src.GetResourceFieldRef(), in.Allocatable)
+		case src.GetSecretKeyRef() != nil || src.GetConfigMapKeyRef() != nil:
+			kind, name, key, optional := "ConfigMap", src.GetConfigMapKeyRef().GetName(), src.GetConfigMapKeyRef().GetKey(), src.GetConfigMapKeyRef().GetOptional()
+			if r := src.GetSecretKeyRef(); r != nil {
+				kind, name, key, optional = "Secret", r.GetName(), r.GetKey(), r.GetOptional()
 			}
-		case src.GetSecretKeyRef() != nil:
-			ref := src.GetSecretKeyRef()
-			s, err := secret(ref.GetName())
-			if err != nil {
-				if missing(err) && ref.GetOptional() {
-					continue
-				}
-				if missing(err) {
-					return nil, configErrorf("secret %q not found", ref.GetName())
-				}
-				return nil, err
+			m, skip, lerr := lookup(kind, name, optional)
+			if lerr != nil {
+				return nil, lerr
 			}
-			b, ok := s.GetData()[ref.GetKey()]
+			val, ok := m[key]
+			if skip || (!ok && optional) {
+				continue
+			}
 			if !ok {
-				if ref.GetOptional() {
-					continue
-				}
-				return nil, configErrorf("couldn't find key %s in Secret %s/%s", ref.GetKey(), ns, ref.GetName())
+				return nil, configErrorf("couldn't find key %s in %s %s/%s", key, kind, ns, name)
 			}
-			v = string(b)
-		case src.GetConfigMapKeyRef() != nil:
-			ref := src.GetConfigMapKeyRef()
-			cm, err := configMap(ref.GetName())
-			if err != nil {
-				if missing(err) && ref.GetOptional() {
-					continue
-				}
-				if missing(err) {
-					return nil, configErrorf("configmap %q not found", ref.GetName())
-				}
-				return nil, err
-			}
-			s, ok := cm.GetData()[ref.GetKey()]
-			if !ok {
-				if ref.GetOptional() {
-					continue
-				}
-				return nil, configErrorf("couldn't find key %s in ConfigMap %s/%s", ref.GetKey(), ns, ref.GetName())
-			}
-			v = s
+			v = val
 		default:
-			return nil, configErrorf("env %s: unsupported valueFrom", e.GetName())
+			err = configErrorf("env %s: unsupported valueFrom", e.GetName())
+		}
+		if err != nil {
+			return nil, err
 		}
 		set(e.GetName(), v)
 	}
@@ -184,6 +143,21 @@ func Env(ctx context.Context, pod *corev1.Pod, c *corev1.Container, in EnvInput)
 		out = append(out, k+"="+vals[k])
 	}
 	return out, nil
+}
+
+// cached memoizes one lookup per name for the duration of one Env call.
+func cached[T any](get func(name string) (T, error)) func(string) (T, error) {
+	seen := map[string]T{}
+	return func(name string) (T, error) {
+		if v, ok := seen[name]; ok {
+			return v, nil
+		}
+		v, err := get(name)
+		if err == nil {
+			seen[name] = v
+		}
+		return v, err
+	}
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -246,105 +220,22 @@ func Expand(s string, lookup func(string) (string, bool)) string {
 
 // FieldValue resolves a downward-API fieldRef.
 func FieldValue(pod *corev1.Pod, path, podIP, hostIP string) (string, error) {
-	md := pod.GetMetadata()
-	if k, ok := subscript(path, "metadata.labels"); ok {
-		return md.GetLabels()[k], nil
+	v, err := downward.PodField(pod, path, podIP, hostIP)
+	if err != nil {
+		return "", &ConfigError{msg: err.Error()}
 	}
-	if k, ok := subscript(path, "metadata.annotations"); ok {
-		return md.GetAnnotations()[k], nil
-	}
-	switch path {
-	case "metadata.name":
-		return md.GetName(), nil
-	case "metadata.namespace":
-		return md.GetNamespace(), nil
-	case "metadata.uid":
-		return md.GetUid(), nil
-	case "metadata.labels":
-		return formatMap(md.GetLabels()), nil
-	case "metadata.annotations":
-		return formatMap(md.GetAnnotations()), nil
-	case "spec.nodeName":
-		return pod.GetSpec().GetNodeName(), nil
-	case "spec.serviceAccountName":
-		return pod.GetSpec().GetServiceAccountName(), nil
-	case "status.podIP", "status.podIPs":
-		return podIP, nil
-	case "status.hostIP", "status.hostIPs":
-		return hostIP, nil
-	}
-	return "", configErrorf("unsupported fieldRef %q", path)
-}
-
-// subscript parses `metadata.labels['key']`.
-func subscript(path, prefix string) (string, bool) {
-	rest, ok := strings.CutPrefix(path, prefix+"[")
-	if !ok || !strings.HasSuffix(rest, "]") {
-		return "", false
-	}
-	rest = strings.TrimSuffix(rest, "]")
-	if len(rest) >= 2 && (rest[0] == '\'' || rest[0] == '"') && rest[len(rest)-1] == rest[0] {
-		return rest[1 : len(rest)-1], true
-	}
-	return rest, true
-}
-
-func formatMap(m map[string]string) string {
-	var lines []string
-	for _, k := range sortedKeys(m) {
-		lines = append(lines, k+"="+strconv.Quote(m[k]))
-	}
-	return strings.Join(lines, "\n")
+	return v, nil
 }
 
 // ResourceValue resolves a resourceFieldRef like upstream: limits fall
 // back to the node's allocatable, the value is divided by the divisor and
 // rounded up.
 func ResourceValue(pod *corev1.Pod, c *corev1.Container, ref *corev1.ResourceFieldSelector, allocatable map[string]resource.Quantity) (string, error) {
-	target := c
-	if n := ref.GetContainerName(); n != "" && n != c.GetName() {
-		target = nil
-		for _, x := range append(append([]*corev1.Container{}, pod.GetSpec().GetInitContainers()...), pod.GetSpec().GetContainers()...) {
-			if x.GetName() == n {
-				target = x
-			}
-		}
-		if target == nil {
-			return "", configErrorf("resourceFieldRef: no container %q", n)
-		}
+	v, err := downward.Resource(pod, c.GetName(), ref, func(name string) (resource.Quantity, error) {
+		return allocatable[name], nil
+	})
+	if err != nil {
+		return "", &ConfigError{msg: err.Error()}
 	}
-	kind, name, ok := strings.Cut(ref.GetResource(), ".")
-	if !ok || (kind != "limits" && kind != "requests") {
-		return "", configErrorf("unsupported resourceFieldRef %q", ref.GetResource())
-	}
-	var m map[string]*metav1.Quantity
-	if kind == "limits" {
-		m = target.GetResources().GetLimits()
-	} else {
-		m = target.GetResources().GetRequests()
-	}
-	q, ok := quantity(m, name)
-	if !ok {
-		if kind == "limits" {
-			q = allocatable[name]
-		} else {
-			q = resource.Quantity{}
-		}
-	}
-	divisor := resource.MustParse("1")
-	if d := ref.GetDivisor().GetString_(); d != "" {
-		var err error
-		if divisor, err = resource.ParseQuantity(d); err != nil {
-			return "", configErrorf("resourceFieldRef divisor %q: %v", d, err)
-		}
-	}
-	if divisor.IsZero() {
-		return "", configErrorf("resourceFieldRef divisor is zero")
-	}
-	if name == "cpu" {
-		v := math.Ceil(float64(q.MilliValue()) / float64(divisor.MilliValue()))
-		return strconv.FormatInt(int64(v), 10), nil
-	}
-	v := math.Ceil(float64(q.Value()) / float64(divisor.Value()))
-	return strconv.FormatInt(int64(v), 10), nil
+	return v, nil
 }
