@@ -277,6 +277,11 @@ func TestPodRunsAndIsDeletedGracefully(t *testing.T) {
 	if b, err := os.ReadFile(cg); err != nil || strings.TrimSpace(string(b)) != fmt.Sprint(64<<20) {
 		t.Errorf("memory limit %s: %q %v", cg, b, err)
 	}
+	// cpu shares from the 100m request (102), no quota without a cpu limit.
+	cpu := strings.Replace(strings.Replace(cg, "/memory/", "/cpu/", 1), "memory.limit_in_bytes", "cpu.shares", 1)
+	if b, err := os.ReadFile(cpu); err != nil || strings.TrimSpace(string(b)) != "102" {
+		t.Errorf("cpu shares %s: %q %v", cpu, b, err)
+	}
 	// The log is in CRI format at the DESIGN.md path.
 	logPath := filepath.Join(cl.cfg.RootDir, "logs", "default_web_"+p.GetMetadata().GetUid(), "main", "0.log")
 	waitFile(t, logPath, " stdout F started")
@@ -375,7 +380,19 @@ func TestOOMKilled(t *testing.T) {
 	p := busybox("hog", "x=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa; while true; do x=$x$x; done")
 	p.Spec.RestartPolicy = "Never"
 	p.Spec.Containers[0].Resources = &corev1.ResourceRequirements{Limits: map[string]*metav1.Quantity{"memory": q("16Mi"), "cpu": q("500m")}}
-	got := cl.wait(cl.run(p), "Failed", phase("Failed"))
+	p = cl.run(p)
+	// The CFS quota follows the 500m limit (period 100ms) while it runs.
+	quota := fmt.Sprintf("/sys/fs/cgroup/cpu/flotilla/%s/guaranteed/pod%s/%s-main-0/cpu.cfs_quota_us", cl.cfg.NodeName, p.GetMetadata().GetUid(), p.GetMetadata().GetUid())
+	sawQuota := false
+	got := cl.wait(p, "Failed", func(p *corev1.Pod) bool {
+		if b, err := os.ReadFile(quota); err == nil && strings.TrimSpace(string(b)) == "50000" {
+			sawQuota = true
+		}
+		return p.GetStatus().GetPhase() == "Failed"
+	})
+	if !sawQuota {
+		t.Logf("the hog died before its cpu quota could be read at %s", quota)
+	}
 	term := got.GetStatus().GetContainerStatuses()[0].GetState().GetTerminated()
 	if term.GetReason() != "OOMKilled" || term.GetExitCode() != 137 {
 		t.Errorf("hog: %v", term)
@@ -437,7 +454,8 @@ func TestEnvFromSecretAndConfigMap(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	p := busybox("env", `echo "pw=$PASSWORD mode=$CFG_MODE pod=$POD_NAME ns=$POD_NS combo=$COMBO"; sleep 3600`)
+	p := busybox("env", `echo "pw=$PASSWORD mode=$CFG_MODE pod=$POD_NAME ns=$POD_NS combo=$COMBO wd=$(pwd)"; sleep 3600`)
+	p.Spec.Containers[0].WorkingDir = "/tmp"
 	p.Spec.Containers[0].EnvFrom = []*corev1.EnvFromSource{{Prefix: "CFG_", ConfigMapRef: &corev1.ConfigMapEnvSource{Name: "settings"}}}
 	p.Spec.Containers[0].Env = []*corev1.EnvVar{
 		{Name: "PASSWORD", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{Name: "creds", Key: "password"}}},
@@ -448,7 +466,7 @@ func TestEnvFromSecretAndConfigMap(t *testing.T) {
 	p = cl.run(p)
 	cl.wait(p, "Running", phase("Running"))
 	logPath := filepath.Join(cl.cfg.RootDir, "logs", "default_env_"+p.GetMetadata().GetUid(), "main", "0.log")
-	waitFile(t, logPath, "pw=s3cret mode=fast pod=env ns=default combo=env-fast-$(UNDEFINED)")
+	waitFile(t, logPath, "pw=s3cret mode=fast pod=env ns=default combo=env-fast-$(UNDEFINED) wd=/tmp")
 
 	code, out, err := cl.runtime().ExecSync(ctx, p, "main", []string{"sh", "-c", "echo $PASSWORD"}, 30*time.Second)
 	if err != nil || code != 0 || strings.TrimSpace(string(out)) != "s3cret" {
