@@ -623,3 +623,19 @@ func TestProbesAndPreStop(t *testing.T) {
 		}
 	}
 }
+
+func TestAdmissionRejectsWhatDoesNotFit(t *testing.T) {
+	cl := newCluster(t)
+	big := busybox("big", "sleep 3600")
+	big.Spec.Containers[0].Resources = &corev1.ResourceRequirements{Requests: map[string]*metav1.Quantity{"cpu": q("1000")}}
+	got := cl.wait(cl.run(big), "Failed", phase("Failed"))
+	if got.GetStatus().GetReason() != "OutOfcpu" || !strings.Contains(got.GetStatus().GetMessage(), "Node didn't have enough resource: cpu") {
+		t.Errorf("status %v", got.GetStatus())
+	}
+	cs, err := cl.runtime().List(context.Background(), got.GetMetadata().GetUid())
+	if err != nil || len(cs) != 0 {
+		t.Errorf("containers of a rejected pod: %+v %v", cs, err)
+	}
+	// A pod that fits still runs.
+	cl.wait(cl.run(busybox("small", "sleep 3600")), "Running", phase("Running"))
+}

@@ -94,6 +94,8 @@ type Manager struct {
 
 	mu      sync.Mutex
 	workers map[string]*worker // by pod UID
+	// admitted are the pods that passed admission and hold resources.
+	admitted map[string]bool
 	wg      sync.WaitGroup
 	ctx     context.Context
 
@@ -122,6 +124,7 @@ type podState struct {
 	volumes      map[string]string
 	status       *corev1.PodStatus // last written
 	terminal     *Terminal
+	admitted     bool
 }
 
 type pullState struct {
@@ -142,7 +145,7 @@ func New(cfg Config) *Manager {
 	}
 	m := &Manager{
 		cfg: cfg, log: cfg.Log, pods: client.For[*corev1.Pod](cfg.Client),
-		objects: apiObjects{c: cfg.Client}, workers: map[string]*worker{},
+		objects: apiObjects{c: cfg.Client}, workers: map[string]*worker{}, admitted: map[string]bool{},
 		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flotilla_kubelet_pod_syncs_total", Help: "Pod worker syncs by result.",
 		}, []string{"result"}),
@@ -255,6 +258,36 @@ func (m *Manager) KickAll() {
 
 func newPodState() *podState {
 	return &podState{backoff: map[string]*backoffState{}, pullBackoff: map[string]*pullState{}, waiting: map[string]Waiting{}}
+}
+
+// admit checks a fresh pod against what the admitted, unfinished pods
+// leave of the node's allocatable; a pod that ran here before is admitted
+// as it is.
+func (m *Manager) admit(pod *corev1.Pod, fresh bool) *Rejection {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	uid := pod.GetMetadata().GetUid()
+	if fresh && m.cfg.Allocatable != nil {
+		var running []*corev1.Pod
+		for _, p := range m.cfg.Pods.Store().List() {
+			u := p.GetMetadata().GetUid()
+			if u != uid && m.admitted[u] && !isTerminal(p.GetStatus().GetPhase()) {
+				running = append(running, p)
+			}
+		}
+		if rej := Admit(pod, running, m.cfg.Allocatable); rej != nil {
+			return rej
+		}
+	}
+	m.admitted[uid] = true
+	return nil
+}
+
+// release gives back a finished or deleted pod's resources.
+func (m *Manager) release(uid string) {
+	m.mu.Lock()
+	delete(m.admitted, uid)
+	m.mu.Unlock()
 }
 
 // podByUID finds the pod in the informer cache.
@@ -390,6 +423,7 @@ func (m *Manager) cleanup(ctx context.Context, uid string, st *podState) error {
 	if err != nil {
 		return err
 	}
+	m.release(uid)
 	pod := &corev1.Pod{Metadata: &metav1.ObjectMeta{Uid: uid}}
 	if len(cs) > 0 {
 		pod = stub(cs[0])

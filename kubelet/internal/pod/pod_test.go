@@ -368,3 +368,39 @@ func TestStatusKeepsTimesAndTerminalPhase(t *testing.T) {
 		t.Errorf("terminal phase lost: %v", again)
 	}
 }
+
+func TestAdmit(t *testing.T) {
+	alloc := map[string]resource.Quantity{"cpu": resource.MustParse("2"), "memory": resource.MustParse("1Gi"), "pods": resource.MustParse("3")}
+	mk := func(cpu, mem string, init ...string) *corev1.Pod {
+		p := podWith(&corev1.Container{Name: "a", Resources: res(map[string]string{"cpu": cpu, "memory": mem}, nil)})
+		for _, c := range init {
+			p.Spec.InitContainers = append(p.Spec.InitContainers, &corev1.Container{Name: "i", Resources: res(map[string]string{"cpu": c}, nil)})
+		}
+		return p
+	}
+	// An init container larger than the app containers sets the request.
+	if r, want := Requests(mk("100m", "1Mi", "1500m"))["cpu"], resource.MustParse("1500m"); r.Cmp(want) != 0 {
+		t.Errorf("requests %v", r)
+	}
+	for _, tc := range []struct {
+		name    string
+		pod     *corev1.Pod
+		running []*corev1.Pod
+		reason  string
+	}{
+		{"fits", mk("1", "512Mi"), []*corev1.Pod{mk("500m", "256Mi")}, ""},
+		{"exactly full", mk("1", "512Mi"), []*corev1.Pod{mk("1", "512Mi")}, ""},
+		{"cpu", mk("1500m", "1Mi"), []*corev1.Pod{mk("1", "1Mi")}, "OutOfcpu"},
+		{"memory", mk("1m", "600Mi"), []*corev1.Pod{mk("1m", "500Mi")}, "OutOfmemory"},
+		{"init container counts", mk("100m", "1Mi", "3"), nil, "OutOfcpu"},
+		{"pods", mk("1m", "1Mi"), []*corev1.Pod{mk("1m", "1Mi"), mk("1m", "1Mi"), mk("1m", "1Mi")}, "OutOfpods"},
+	} {
+		rej := Admit(tc.pod, tc.running, alloc)
+		switch {
+		case tc.reason == "" && rej != nil:
+			t.Errorf("%s: rejected %+v", tc.name, rej)
+		case tc.reason != "" && (rej == nil || rej.Reason != tc.reason):
+			t.Errorf("%s: %+v, want %s", tc.name, rej, tc.reason)
+		}
+	}
+}

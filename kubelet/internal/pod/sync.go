@@ -75,6 +75,16 @@ func (m *Manager) sync(ctx context.Context, pod *corev1.Pod, st *podState) (time
 	if st.status != nil {
 		old = st.status // the informer may not have seen our last write yet
 	}
+	if !st.admitted && st.terminal == nil && !isTerminal(old.GetPhase()) {
+		// A pod new to this node (no containers, no status from an earlier
+		// run) must fit what the node has left.
+		fresh := len(cs) == 0 && len(old.GetContainerStatuses()) == 0 && len(old.GetInitContainerStatuses()) == 0
+		if rej := m.admit(pod, fresh); rej != nil {
+			st.terminal = &Terminal{Phase: PhaseFailed, Reason: rej.Reason, Message: "Pod was rejected: " + rej.Message}
+			m.event(pod, events.Warning, rej.Reason, "%s", st.terminal.Message)
+		}
+		st.admitted = st.terminal == nil
+	}
 	var requeue time.Duration
 	if st.terminal == nil && !isTerminal(old.GetPhase()) {
 		if d := pod.GetSpec().ActiveDeadlineSeconds; d != nil {
@@ -92,6 +102,7 @@ func (m *Manager) sync(ctx context.Context, pod *corev1.Pod, st *podState) (time
 		}
 	}
 	if st.terminal != nil || isTerminal(old.GetPhase()) {
+		m.release(pod.GetMetadata().GetUid())
 		if err := m.killContainers(ctx, pod, cs, podGrace(pod)); err != nil {
 			return 0, err
 		}
@@ -483,6 +494,7 @@ func (m *Manager) releaseSandbox(ctx context.Context, pod *corev1.Pod, st *podSt
 // grace period, SIGKILL; then it removes everything and confirms the
 // deletion to the apiserver with grace 0.
 func (m *Manager) terminate(ctx context.Context, pod *corev1.Pod, cs []runtime.Container, st *podState) error {
+	m.release(pod.GetMetadata().GetUid())
 	if err := m.killContainers(ctx, pod, cs, podGrace(pod)); err != nil {
 		return err
 	}
