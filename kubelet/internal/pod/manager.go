@@ -96,8 +96,8 @@ type Manager struct {
 	workers map[string]*worker // by pod UID
 	// admitted are the pods that passed admission and hold resources.
 	admitted map[string]bool
-	wg      sync.WaitGroup
-	ctx     context.Context
+	wg       sync.WaitGroup
+	ctx      context.Context
 
 	syncs    *prometheus.CounterVec
 	duration prometheus.Histogram
