@@ -36,6 +36,9 @@ cleanup() {
 trap cleanup EXIT
 
 step "compose up"
+for tool in jq curl; do
+  command -v $tool >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq $tool >/dev/null
+done
 make -s build >/dev/null
 "$ROOT/hack/compose.sh" up
 flotctl get nodes -o wide
@@ -201,3 +204,15 @@ done
 
 step "Prometheus after the upgrades: every target up"
 prometheus_targets_up 120 || fail "Prometheus targets after upgrades"
+
+# The upgraded control plane and nodes still act: a scale-up is scheduled,
+# started and joins the Service.
+step "scale web to 5 after the upgrades"
+flotctl scale deployment web -n "$NS" --replicas 5
+deadline=$((SECONDS + 90))
+until [[ $(ready_pods) -ge 6 ]]; do
+  ((SECONDS < deadline)) || { flotctl get pods -n "$NS" -o wide; fail "scale-up after the upgrades not Ready in 90 s"; }
+  sleep 2
+done
+flotctl get pods -n "$NS" -o wide
+service_answers || fail "service web.$NS does not answer after the scale-up"
