@@ -335,7 +335,7 @@ func TestRestartPolicies(t *testing.T) {
 	onFailureFails.Spec.RestartPolicy = "OnFailure"
 	onFailureOK := busybox("onfailure-ok", "exit 0")
 	onFailureOK.Spec.RestartPolicy = "OnFailure"
-	never := busybox("never", "exit 3")
+	never := busybox("never", "echo boom > /dev/termination-log; exit 3")
 	never.Spec.RestartPolicy = "Never"
 	for _, p := range []*corev1.Pod{always, onFailureFails, onFailureOK, never} {
 		cl.run(p)
@@ -370,7 +370,7 @@ func TestRestartPolicies(t *testing.T) {
 	}
 	failed := cl.wait(never, "Failed", phase("Failed"))
 	term := failed.GetStatus().GetContainerStatuses()[0].GetState().GetTerminated()
-	if restarts(failed) != 0 || term.GetExitCode() != 3 || term.GetReason() != "Error" || condition(failed, "Ready") != "False" {
+	if restarts(failed) != 0 || term.GetExitCode() != 3 || term.GetReason() != "Error" || term.GetMessage() != "boom\n" || condition(failed, "Ready") != "False" {
 		t.Errorf("never: %v", failed.GetStatus())
 	}
 }

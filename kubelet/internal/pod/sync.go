@@ -172,6 +172,7 @@ func (m *Manager) sync(ctx context.Context, pod *corev1.Pod, st *podState) (time
 
 func (m *Manager) status(pod *corev1.Pod, old *corev1.PodStatus, st *podState, cs []runtime.Container) *corev1.PodStatus {
 	uid := pod.GetMetadata().GetUid()
+	cs = m.terminationMessages(cs)
 	in := StatusInput{
 		Containers: cs, Waiting: st.waiting, PodIP: st.ip, HostIP: m.cfg.HostIP,
 		SandboxReady: st.sandboxReady, Terminal: st.terminal, Now: m.cfg.Now(),
@@ -360,6 +361,11 @@ func (m *Manager) containerSpec(ctx context.Context, pod *corev1.Pod, st *podSta
 	if err != nil {
 		return runtime.Spec{}, err
 	}
+	if tm, err := m.terminationLog(pod, c, attempt); err != nil {
+		return runtime.Spec{}, err
+	} else if tm != nil {
+		mounts = append(mounts, *tm)
+	}
 	qos := QOSClass(pod)
 	lim := ContainerLimits(qos, c, m.cfg.MemoryCapacity)
 	id := runtime.ContainerID(md.GetUid(), c.GetName(), attempt)
@@ -395,6 +401,66 @@ func (m *Manager) containerSpec(ctx context.Context, pod *corev1.Pod, st *podSta
 		s.RunAsGroup = sc.RunAsGroup
 	}
 	return s, nil
+}
+
+// terminationLogPath is the host file behind a container attempt's
+// terminationMessagePath.
+func (m *Manager) terminationLogPath(uid, container string, attempt int) string {
+	return filepath.Join(m.cfg.RootDir, "pods", uid, "containers", container, strconv.Itoa(attempt)+".termination-log")
+}
+
+// terminationLog makes the (empty) file the container may write its
+// termination message to, mounted at terminationMessagePath.
+func (m *Manager) terminationLog(pod *corev1.Pod, c *corev1.Container, attempt int) (*specs.Mount, error) {
+	dst := c.GetTerminationMessagePath()
+	if dst == "" {
+		dst = "/dev/termination-log"
+	}
+	if !filepath.IsAbs(dst) {
+		return nil, configErrorf("terminationMessagePath %q must be absolute", dst)
+	}
+	src := m.terminationLogPath(pod.GetMetadata().GetUid(), c.GetName(), attempt)
+	if err := os.MkdirAll(filepath.Dir(src), 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(src, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o666)
+	if err != nil {
+		return nil, err
+	}
+	_ = f.Close()
+	return &specs.Mount{Destination: dst, Type: "bind", Source: src, Options: []string{"rbind", "rprivate", "rw"}}, nil
+}
+
+// maxTerminationMessage bounds a termination message (upstream's 4 KiB).
+const maxTerminationMessage = 4096
+
+// terminationMessages fills the message of exited containers from what
+// they wrote to their termination log.
+func (m *Manager) terminationMessages(cs []runtime.Container) []runtime.Container {
+	var out []runtime.Container
+	for i, c := range cs {
+		if c.State != runtime.Exited || c.Message != "" {
+			continue
+		}
+		f, err := os.Open(m.terminationLogPath(c.PodUID, c.Name, c.Attempt))
+		if err != nil {
+			continue
+		}
+		b := make([]byte, maxTerminationMessage)
+		n, _ := f.Read(b)
+		_ = f.Close()
+		if n == 0 {
+			continue
+		}
+		if out == nil {
+			out = append([]runtime.Container(nil), cs...)
+		}
+		out[i].Message = string(b[:n])
+	}
+	if out == nil {
+		return cs
+	}
+	return out
 }
 
 // mounts are the container's volume mounts plus the pod's /etc files.
