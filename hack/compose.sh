@@ -107,7 +107,11 @@ up() {
 }
 
 down() {
-  if [[ -f $ENVFILE ]]; then
+  if [[ ! -f $ENVFILE ]]; then
+    # State gone (or another COMPOSE_STATE): still remove the project's containers.
+    mkdir -p "$COMPOSE_STATE"; echo "FLOTILLA_PKI=$COMPOSE_STATE/pki" >"$ENVFILE"
+  fi
+  if command -v docker-compose >/dev/null && timeout 10 "$DOCKER" version >/dev/null 2>&1; then
     compose down -v --remove-orphans || true
   fi
   # Pods' cgroups live in the host hierarchy; their processes died with the
