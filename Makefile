@@ -129,14 +129,15 @@ e2e: build
 	cd e2e && FLOTILLA_E2E=1 FLOTILLA_BIN=$(BIN) go test -count=1 -timeout 15m -parallel 8 -v ./suite/ $(E2E_FLAGS)
 
 ## e2e-local: `make up NODES=2` in a temporary state dir on its own ports, with
-## short node-loss timings, then `make e2e` against it, then `make down`
+## short node-loss timings, then `make e2e` against it, then `make down` and
+## the removal of what is left (e2e/local-down.sh)
 E2E_PORTS := ETCD_PORT=12479 ETCD_PEER_PORT=12480 API_PORT=16543 API_ADMIN_PORT=16544 \
 	SCHEDULER_ADMIN_PORT=10359 CONTROLLER_MANAGER_ADMIN_PORT=10357 KUBELET_PORT=10350 KUBELET_ADMIN_PORT=10348
 E2E_NODE_TIMINGS := --node-monitor-grace-period=20s --node-monitor-period=2s --node-eviction-rate=1
 e2e-local: build
 	@set -e; state=$$(mktemp -d /tmp/flotilla-e2e.XXXXXX); \
 	export FLOTILLA_CONFIG=$$state/config $(E2E_PORTS); \
-	trap '$(MAKE) --no-print-directory down STATE='"$$state"'; rm -rf '"$$state" EXIT; \
+	trap 'e2e/local-down.sh '"$$state" EXIT; \
 	NODES=2 $(MAKE) --no-print-directory up STATE=$$state; \
 	e2e/relaunch.sh $$state controller-manager $(E2E_NODE_TIMINGS); \
 	FLOTILLA_E2E_CLUSTER=local FLOTILLA_E2E_STATE=$$state FLOTILLA_E2E_NODE_COUNT=2 $(MAKE) --no-print-directory e2e

@@ -27,6 +27,10 @@ type Cluster interface {
 	RestartEtcdMember(member string) error
 	// NodeGrace is the controller-manager's --node-monitor-grace-period.
 	NodeGrace() time.Duration
+	// Heal starts again the control-plane daemons that exited (a daemon
+	// losing its leader lease ends, expecting a supervisor to restart it)
+	// and names them; compose and Kubernetes restart them on their own.
+	Heal() ([]string, error)
 }
 
 const defaultNodeGrace = 50 * time.Second
@@ -47,7 +51,7 @@ func newCluster() (Cluster, error) {
 		if !fileExists(filepath.Join(state, "pids")) {
 			return nil, fmt.Errorf("FLOTILLA_E2E_STATE=%s has no pids/: is it the STATE of `make up`?", state)
 		}
-		return &localCluster{state: state}, nil
+		return newLocalCluster(state)
 	case "compose":
 		return &composeCluster{project: os.Getenv("FLOTILLA_E2E_COMPOSE_PROJECT")}, nil
 	}
@@ -81,8 +85,65 @@ func envGrace() (time.Duration, bool) {
 }
 
 // localCluster is `make up`: daemons are processes with pid files in
-// $STATE/pids and logs in $STATE/logs; node-<i> is kubelet-<i>.
-type localCluster struct{ state string }
+// $STATE/pids and logs in $STATE/logs; node-<i> is kubelet-<i>. Their
+// command lines are recorded at the start so an exited daemon can be
+// started again.
+type localCluster struct {
+	state   string
+	daemons map[string]daemon
+}
+
+type daemon struct {
+	args, env []string
+	dir       string
+}
+
+func newLocalCluster(state string) (*localCluster, error) {
+	l := &localCluster{state: state, daemons: map[string]daemon{}}
+	files, err := filepath.Glob(filepath.Join(state, "pids", "*.pid"))
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".pid")
+		pid, err := l.pid(name)
+		if err != nil {
+			continue
+		}
+		if d, err := describeProcess(pid); err == nil {
+			l.daemons[name] = d
+		}
+	}
+	return l, nil
+}
+
+func describeProcess(pid int) (daemon, error) {
+	args, err := cmdline(pid)
+	if err != nil {
+		return daemon{}, err
+	}
+	environ, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	dir, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
+	return daemon{args: args, env: strings.Split(strings.TrimRight(string(environ), "\x00"), "\x00"), dir: dir}, nil
+}
+
+func (l *localCluster) Heal() ([]string, error) {
+	var healed []string
+	for _, name := range []string{"etcd", "apiserver", "scheduler", "controller-manager", "cloud-controller-manager", "proxy", "dns"} {
+		d, ok := l.daemons[name]
+		if !ok {
+			continue
+		}
+		if _, err := l.pid(name); err == nil {
+			continue
+		}
+		if err := l.launch(name, d); err != nil {
+			return healed, err
+		}
+		healed = append(healed, name)
+	}
+	return healed, nil
+}
 
 func (l *localCluster) Kind() string { return "local" }
 
@@ -154,12 +215,10 @@ func (l *localCluster) restart(name string) error {
 	if err != nil {
 		return err
 	}
-	args, err := cmdline(pid)
+	d, err := describeProcess(pid)
 	if err != nil {
 		return fmt.Errorf("%s command line: %w", name, err)
 	}
-	environ, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
-	dir, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 		return fmt.Errorf("stop %s: %w", name, err)
 	}
@@ -168,14 +227,19 @@ func (l *localCluster) restart(name string) error {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
+	return l.launch(name, d)
+}
+
+// launch starts a daemon in the background as hack/up.sh does: appending to
+// its log, its pid in the pid file.
+func (l *localCluster) launch(name string, d daemon) error {
 	logf, err := os.OpenFile(filepath.Join(l.state, "logs", name+".log"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
 	}
 	defer logf.Close()
-	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Env = strings.Split(strings.TrimRight(string(environ), "\x00"), "\x00")
-	cmd.Dir = dir
+	cmd := exec.Command(d.args[0], d.args[1:]...)
+	cmd.Env, cmd.Dir = d.env, d.dir
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own session, so it outlives the test binary like a nohup'd daemon.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -185,6 +249,7 @@ func (l *localCluster) restart(name string) error {
 	if err := os.WriteFile(filepath.Join(l.state, "pids", name+".pid"), []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644); err != nil {
 		return err
 	}
+	l.daemons[name] = d
 	go func() { _ = cmd.Wait() }() // reap it if it exits while the suite runs
 	return nil
 }
@@ -244,6 +309,8 @@ func (c *composeCluster) restart(service string) error {
 	_, err = docker("restart", id)
 	return err
 }
+
+func (c *composeCluster) Heal() ([]string, error) { return nil, nil }
 
 func (c *composeCluster) NodeGrace() time.Duration {
 	if d, ok := envGrace(); ok {
