@@ -286,6 +286,17 @@ func TestPodRunsAndIsDeletedGracefully(t *testing.T) {
 	logPath := filepath.Join(cl.cfg.RootDir, "logs", "default_web_"+p.GetMetadata().GetUid(), "main", "0.log")
 	waitFile(t, logPath, " stdout F started")
 
+	// A new image restarts the container.
+	upd := proto.Clone(got).(*corev1.Pod)
+	upd.Spec.Containers[0].Image = "docker.io/library/busybox:1.35"
+	if _, err := cl.pods.Update(ctx, upd); err != nil {
+		t.Fatal(err)
+	}
+	cl.wait(p, "a restart with the new image", func(p *corev1.Pod) bool {
+		cs := p.GetStatus().GetContainerStatuses()
+		return len(cs) == 1 && cs[0].GetRestartCount() == 1 && cs[0].GetState().GetRunning() != nil && cs[0].GetImage() == "docker.io/library/busybox:1.35"
+	})
+
 	// Graceful deletion: the kubelet stops the container and confirms.
 	if err := cl.pods.Delete(ctx, "default", "web", client.DeleteOptions{}); err != nil {
 		t.Fatal(err)

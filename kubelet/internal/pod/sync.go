@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net"
 	"net/http"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
 
 	corev1 "flotilla.io/proto/flotilla/core/v1"
 
@@ -217,6 +219,15 @@ func (m *Manager) step(ctx context.Context, pod *corev1.Pod, st *podState, c *co
 			m.event(pod, events.Warning, "Failed", "Error: %v", err)
 		}
 		return 0
+	case cur.State == runtime.Running && cur.Hash != "" && cur.Hash != SpecHash(c):
+		m.event(pod, events.Normal, "Killing", "Container %s definition changed, will be restarted", name)
+		if err := m.killOne(ctx, pod, c, *cur, podGrace(pod)); err != nil {
+			m.log.Warn("kill container", zap.String("pod", object(pod)), zap.String("container", name), zap.Error(err))
+		}
+		return time.Second
+	case cur.State == runtime.Exited && cur.Hash != "" && cur.Hash != SpecHash(c) && !init:
+		// A changed container starts again whatever the restart policy.
+		return m.startContainer(ctx, pod, st, c, init, cur.Attempt+1)
 	case cur.State == runtime.Running:
 		if init || m.cfg.Prober == nil || c.GetLivenessProbe() == nil {
 			return 0
@@ -257,6 +268,15 @@ func (m *Manager) step(ctx context.Context, pod *corev1.Pod, st *podState, c *co
 	default:
 		return 2 * time.Second
 	}
+}
+
+// SpecHash identifies a pod container's spec; when it changes (a new
+// image) the container is restarted, as upstream does.
+func SpecHash(c *corev1.Container) string {
+	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(c)
+	h := fnv.New64a()
+	_, _ = h.Write(b)
+	return strconv.FormatUint(h.Sum64(), 16)
 }
 
 // LogPath is where a container attempt's log goes (kubelet/DESIGN.md).
@@ -389,6 +409,7 @@ func (m *Manager) containerSpec(ctx context.Context, pod *corev1.Pod, st *podSta
 		OOMScoreAdj: lim.OOMScoreAdj,
 		LogPath:     LogPath(m.cfg.RootDir, pod, c.GetName(), attempt),
 		TTY:         c.GetTty(),
+		Hash:        SpecHash(c),
 	}
 	sc, psc := c.GetSecurityContext(), pod.GetSpec().GetSecurityContext()
 	if psc != nil {

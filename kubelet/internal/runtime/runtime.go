@@ -50,6 +50,7 @@ const (
 	labelImageID    = "io.flotilla.container.image-id"
 	labelLogPath    = "io.flotilla.container.log-path"
 	labelCgroup     = "io.flotilla.container.cgroup"
+	labelHash       = "io.flotilla.container.hash"
 	labelStartedAt  = "io.flotilla.state.started-at"
 	labelFinishedAt = "io.flotilla.state.finished-at"
 	labelExitCode   = "io.flotilla.state.exit-code"
@@ -90,6 +91,8 @@ type Container struct {
 	// Reason is Completed, Error, OOMKilled or StartError once exited.
 	Reason, Message string
 	LogPath         string
+	// Hash is the pod worker's hash of the container's spec.
+	Hash string
 }
 
 // ContainerID is the containerd ID of a pod's container attempt.
@@ -126,6 +129,8 @@ type Spec struct {
 	RunAsGroup  *int64
 	LogPath     string
 	TTY         bool
+	// Hash identifies the pod spec's container; a changed one is restarted.
+	Hash string
 }
 
 // Config wires a Runtime.
@@ -326,7 +331,7 @@ func fromLabels(c containers.Container) Container {
 	ctr := Container{
 		ID: c.ID, PodUID: l[LabelPodUID], PodName: l[LabelPodName], PodNamespace: l[LabelPodNamespace],
 		Name: l[LabelContainerName], Attempt: attempt, Init: l[labelInit] == "true",
-		Image: l[labelImage], ImageID: l[labelImageID], LogPath: l[labelLogPath],
+		Image: l[labelImage], ImageID: l[labelImageID], LogPath: l[labelLogPath], Hash: l[labelHash],
 		CreatedAt: c.CreatedAt, StartedAt: parseTime(l[labelStartedAt]),
 	}
 	if code, ok := l[labelExitCode]; ok {
@@ -494,6 +499,9 @@ func (r *Runtime) Create(ctx context.Context, s Spec) (Container, error) {
 		LabelPodUID: s.PodUID, LabelPodName: s.PodName, LabelPodNamespace: s.PodNamespace,
 		LabelContainerName: s.Name, LabelAttempt: strconv.Itoa(s.Attempt), LabelManagedBy: r.cfg.NodeName,
 		labelImage: s.Image, labelImageID: imageID, labelLogPath: s.LogPath, labelCgroup: s.CgroupsPath,
+	}
+	if s.Hash != "" {
+		labels[labelHash] = s.Hash
 	}
 	if s.Init {
 		labels[labelInit] = "true"
