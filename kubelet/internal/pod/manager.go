@@ -32,6 +32,7 @@ import (
 // Runtime is what the workers need from containerd (runtime.Runtime).
 type Runtime interface {
 	List(ctx context.Context, podUID string) ([]runtime.Container, error)
+	PodUIDs(ctx context.Context) (map[string]bool, error)
 	EnsureImage(ctx context.Context, ref, policy string) (string, error)
 	Create(ctx context.Context, s runtime.Spec) (runtime.Container, error)
 	Start(ctx context.Context, id string) error
@@ -383,7 +384,7 @@ func object(pod *corev1.Pod) string {
 // housekeeping cleans up after pods that no longer exist here (deleted
 // while the kubelet was down): their containers and addresses.
 func (m *Manager) housekeeping(ctx context.Context) {
-	cs, err := m.cfg.Runtime.List(ctx, "")
+	uids, err := m.cfg.Runtime.PodUIDs(ctx)
 	if err != nil {
 		m.log.Warn("list containers", zap.Error(err))
 		return
@@ -392,18 +393,18 @@ func (m *Manager) housekeeping(ctx context.Context) {
 	for _, p := range m.cfg.Pods.Store().List() {
 		known[p.GetMetadata().GetUid()] = true
 	}
-	for _, c := range cs {
-		if !known[c.PodUID] {
-			m.Kick(c.PodUID)
+	for uid := range uids {
+		if !known[uid] {
+			m.Kick(uid)
 		}
 	}
 	if l, ok := m.cfg.Network.(interface{ PodUIDs() ([]string, error) }); ok {
-		uids, err := l.PodUIDs()
+		held, err := l.PodUIDs()
 		if err != nil {
 			m.log.Warn("list pod addresses", zap.Error(err))
 			return
 		}
-		for _, uid := range uids {
+		for _, uid := range held {
 			if !known[uid] {
 				m.Kick(uid)
 			}

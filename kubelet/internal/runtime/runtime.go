@@ -290,6 +290,20 @@ func (r *Runtime) List(ctx context.Context, podUID string) ([]Container, error) 
 	return out, nil
 }
 
+// PodUIDs lists the pods that have containers on this node, without
+// asking any shim for task state.
+func (r *Runtime) PodUIDs(ctx context.Context) (map[string]bool, error) {
+	cs, err := r.client.ContainerService().List(r.ctx(ctx), fmt.Sprintf("labels.%s==%s", quote(LabelManagedBy), quote(r.cfg.NodeName)))
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	out := map[string]bool{}
+	for _, c := range cs {
+		out[c.Labels[LabelPodUID]] = true
+	}
+	return out, nil
+}
+
 func (r *Runtime) tasks(ctx context.Context) (map[string]*taskapi.Process, error) {
 	resp, err := r.client.TaskService().List(ctx, &tasksapi.ListTasksRequest{})
 	if err != nil {
