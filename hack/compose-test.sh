@@ -29,7 +29,12 @@ flotctl() { "$BIN/flotctl" --config "$FLOTILLA_CONFIG" "$@"; }
 
 cleanup() {
   local rc=$?
-  if [[ ${KEEP:-0} != 1 ]]; then step "compose down"; "$ROOT/hack/compose.sh" down || true; fi
+  if [[ ${KEEP:-0} != 1 ]]; then
+    step "compose down"
+    "$ROOT/hack/compose.sh" down || true
+    # The images this test built for its upgrades (tags upgrade-<component>-<time>).
+    "$DOCKER" images --format '{{.Repository}}:{{.Tag}}' | grep -E '^flotilla/[a-z-]+:upgrade-[a-z-]+-[0-9]{6}$' | xargs -r "$DOCKER" rmi >/dev/null 2>&1 || true
+  fi
   ((rc == 0)) && echo "PASS: compose cluster test in $((SECONDS - t0)) s" || echo "FAIL: compose cluster test (exit $rc) after $((SECONDS - t0)) s"
   exit $rc
 }

@@ -138,5 +138,6 @@ for img in "${images[@]}"; do
     *) echo "images: unknown image $img (known: ${ALL[*]})" >&2; exit 2 ;;
   esac
 done
+rm -rf "$gobin" # the images hold the binaries; go's build cache makes a rebuild cheap
 "$DOCKER" images --format '{{.Repository}}:{{.Tag}}\t{{.Size}}' | grep "^flotilla/.*:$VERSION" >&2 || true
 echo "$VERSION"
