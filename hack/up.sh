@@ -66,13 +66,17 @@ umask 022
 # Nodes: a private containerd (hack/containerd.sh: own root, state and socket
 # under $STATE/containerd) and NODES kubelets (default 1) on this machine,
 # kubelet i with node name node-<i>, root dir $STATE/kubelet/node-<i>,
-# containerd namespace flotilla-node-<i>, bridge flotilla<i>, pod CIDR
-# 10.244.<i>.0/24, API port 10250+10i and admin port 10248+10i. Stopping a
+# containerd namespace flotilla-node-<i>, bridge flotilla<i> ($BRIDGE_PREFIX),
+# pod CIDR 10.244.<i>.0/24 ($POD_CIDR_PREFIX), API port 10250+10i
+# ($KUBELET_PORT) and admin port 10248+10i ($KUBELET_ADMIN_PORT). Stopping a
 # kubelet leaves its pods running; the next one adopts them.
 NODES=${NODES:-1}
 KUBELET_PORT=${KUBELET_PORT:-10250}
 KUBELET_ADMIN_PORT=${KUBELET_ADMIN_PORT:-10248}
 CLUSTER_DNS=${CLUSTER_DNS:-10.96.0.10}
+# Two clusters on one machine need their own bridges and pod ranges.
+BRIDGE_PREFIX=${BRIDGE_PREFIX:-flotilla}
+POD_CIDR_PREFIX=${POD_CIDR_PREFIX:-10.244}
 containerd_sock=$("$(dirname "$0")/containerd.sh" "$STATE/containerd" | tail -n1)
 kubelet_config=$STATE/pki/kubelet.config
 umask 077
@@ -94,7 +98,7 @@ for i in $(seq 0 $((NODES - 1))); do
   done
   launch "kubelet-$i" "$BIN/kubelet" --config "$kubelet_config" --node-name "node-$i" \
     --root-dir "$STATE/kubelet/node-$i" --containerd "$containerd_sock" --containerd-namespace "$ns" \
-    --pod-cidr "10.244.$i.0/24" --bridge-name "flotilla$i" --cluster-dns "$CLUSTER_DNS" --cluster-domain cluster.local \
+    --pod-cidr "$POD_CIDR_PREFIX.$i.0/24" --bridge-name "$BRIDGE_PREFIX$i" --cluster-dns "$CLUSTER_DNS" --cluster-domain cluster.local \
     --port $((KUBELET_PORT + 10 * i)) --admin-address "127.0.0.1:$((KUBELET_ADMIN_PORT + 10 * i))" \
     --client-ca-file "$STATE/pki/ca.crt"
 done
