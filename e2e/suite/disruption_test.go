@@ -200,7 +200,7 @@ metadata: {name: %s}
 spec:
   restartPolicy: Never
   containers:
-  - {name: c, image: %s, command: [true], resources: %s}
+  - {name: c, image: %s, command: ["true"], resources: %s}
 `, probe, busybox, small)
 		e.podSucceeds(probe, 90*time.Second, "the scheduler, controller-manager or kubelets did not recover from the restart")
 	}

@@ -40,6 +40,7 @@ import (
 	"flotilla.io/proto/codec"
 	corev1 "flotilla.io/proto/flotilla/core/v1"
 	metav1 "flotilla.io/proto/flotilla/meta/v1"
+	"flotilla.io/proto/kind"
 	"flotilla.io/proto/object"
 	"flotilla.io/sdk/client"
 )
@@ -223,8 +224,10 @@ func (e *env) create(manifest string, args ...any) proto.Message {
 	if err != nil {
 		e.t.Fatalf("decode manifest: %v\n%s", err, fmt.Sprintf(manifest, args...))
 	}
-	if md := object.Meta(obj); md.GetNamespace() == "" {
-		md.Namespace = e.ns
+	if info, ok := kind.ForMessage(obj); ok && info.Namespaced {
+		if md := object.Meta(obj); md.GetNamespace() == "" {
+			md.Namespace = e.ns
+		}
 	}
 	out, err := e.c.Dynamic().Create(e.ctx, obj)
 	if err != nil {
@@ -313,6 +316,11 @@ func podReady(p *corev1.Pod) bool {
 func describePod(p *corev1.Pod) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s phase=%s node=%s ready=%v", p.GetMetadata().GetName(), p.GetStatus().GetPhase(), p.GetSpec().GetNodeName(), podReady(p))
+	for _, c := range p.GetStatus().GetConditions() {
+		if c.GetType() == "PodScheduled" && c.GetStatus() != "True" {
+			fmt.Fprintf(&b, " unschedulable=%q", c.GetMessage())
+		}
+	}
 	if m := p.GetStatus().GetMessage(); m != "" {
 		fmt.Fprintf(&b, " message=%q", m)
 	}

@@ -1,7 +1,10 @@
 package suite
 
 import (
+	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -193,9 +196,53 @@ func (e *env) waitDeployment(name string, replicas int32, timeout time.Duration)
 	})
 }
 
+// TestStatefulSet runs a StatefulSet on volumes made for it (bound at once,
+// pinned to one node).
 func TestStatefulSet(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
+	node := suite.nodes[0]
+	dir := filepath.Join("/var/tmp/flotilla-e2e", e.ns)
+	for i := range 3 {
+		e.create(`
+apiVersion: v1
+kind: PersistentVolume
+metadata: {name: %s-%d}
+spec:
+  capacity: {storage: 1Mi}
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Retain
+  storageClassName: %s
+  hostPath: {path: %s/%d, type: DirectoryOrCreate}
+  nodeAffinity:
+    required:
+      nodeSelectorTerms:
+      - matchExpressions: [{key: kubernetes.io/hostname, operator: In, values: [%s]}]
+`, e.ns, i, e.ns, dir, i, node)
+		name := fmt.Sprintf("%s-%d", e.ns, i)
+		t.Cleanup(func() {
+			_ = client.For[*corev1.PersistentVolume](e.c).Delete(context.Background(), "", name, client.DeleteOptions{})
+		})
+	}
+	if suite.cluster != nil && suite.cluster.Kind() == "local" {
+		t.Cleanup(func() { _ = os.RemoveAll(dir) }) // the local cluster's nodes share this machine's disk
+	}
+	e.statefulSet(e.ns)
+}
+
+// TestStatefulSetLocalPath runs a StatefulSet whose claims the local-path
+// provisioner fulfils (dynamic provisioning, bound once a pod has a node).
+func TestStatefulSetLocalPath(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	e.statefulSet("local-path")
+}
+
+// statefulSet checks ordered start, stable names and kept claims of a
+// 3-member StatefulSet whose claims use storageClass.
+func (e *env) statefulSet(storageClass string) {
+	t := e.t
+	t.Helper()
 	e.create(`
 apiVersion: v1
 kind: Service
@@ -226,11 +273,11 @@ spec:
   - metadata: {name: data}
     spec:
       accessModes: [ReadWriteOnce]
-      storageClassName: local-path
+      storageClassName: %s
       resources: {requests: {storage: 1Mi}}
-`, busybox, small)
+`, busybox, small, storageClass)
 	names := []string{"db-0", "db-1", "db-2"}
-	e.eventually("db-0, db-1, db-2 Ready", 4*time.Minute, func() (bool, string, error) {
+	e.eventually("db-0, db-1, db-2 Ready", 3*time.Minute, func() (bool, string, error) {
 		var states []string
 		ready := 0
 		for _, p := range e.pods("app=db") {
