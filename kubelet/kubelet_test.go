@@ -115,6 +115,7 @@ func newCluster(t *testing.T) *cluster {
 		for _, c := range cs {
 			_ = rt.Remove(context.Background(), c.ID)
 		}
+		runtimetest.DropNamespace(rt.Client(), ns)
 		_ = rt.Close()
 	})
 	cl.start()

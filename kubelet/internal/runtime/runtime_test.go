@@ -42,6 +42,7 @@ func newRuntime(t *testing.T, node string, onExit func(string)) (*runtime.Runtim
 		for _, c := range cs {
 			_ = r.Remove(context.Background(), c.ID)
 		}
+		runtimetest.DropNamespace(r.Client(), ns)
 		_ = r.Close()
 	})
 	if _, err := r.LoadImage(context.Background(), bytes.NewReader(runtimetest.BusyboxTar(t))); err != nil {

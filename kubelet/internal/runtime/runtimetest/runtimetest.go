@@ -6,6 +6,7 @@
 package runtimetest
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,7 +15,11 @@ import (
 	"sync"
 	"testing"
 
-	"flotilla.io/kubelet/internal/images"
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+
+	testimages "flotilla.io/kubelet/internal/images"
 )
 
 var (
@@ -95,7 +100,7 @@ func findScript() (string, error) {
 }
 
 // BusyboxImage is the name BusyboxTar gives its image.
-const BusyboxImage = images.BusyboxRef
+const BusyboxImage = testimages.BusyboxRef
 
 // BusyboxTar builds the OCI archive of busybox:1.35 from the host's static
 // busybox (internal/images). It skips the test when there is none.
@@ -107,12 +112,12 @@ func BusyboxTar(t testing.TB) []byte {
 		}
 		t.Skip("no /bin/busybox on the host: apt-get install busybox-static")
 	}
-	img, err := images.Busybox("/bin/busybox")
+	img, err := testimages.Busybox("/bin/busybox")
 	if err != nil {
 		t.Fatal(err)
 	}
 	dst := filepath.Join(t.TempDir(), "busybox.tar")
-	if err := images.WriteArchive(dst, images.BusyboxRef, img); err != nil {
+	if err := testimages.WriteArchive(dst, testimages.BusyboxRef, img); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(dst)
@@ -120,4 +125,15 @@ func BusyboxTar(t testing.TB) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// DropNamespace removes a test's images and, when nothing else is left in
+// it, its containerd namespace (best effort; containers must be gone).
+func DropNamespace(c *containerd.Client, ns string) {
+	ctx := namespaces.WithNamespace(context.Background(), ns)
+	imgs, _ := c.ImageService().List(ctx)
+	for _, img := range imgs {
+		_ = c.ImageService().Delete(ctx, img.Name, images.SynchronousDelete())
+	}
+	_ = c.NamespaceService().Delete(ctx, ns)
 }
