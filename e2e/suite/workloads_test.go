@@ -117,31 +117,54 @@ spec:
 	e.create(manifest, replicas, maxUnavailable, before, small)
 	e.waitDeployment("roll", replicas, 3*time.Minute)
 
-	// Count Ready pods (not being deleted) all through the rollout.
+	// Count Ready pods (not being deleted) after every change to any of
+	// them, from a watch: no dip between samples goes unseen.
+	pods := client.For[*corev1.Pod](e.c)
+	initial, err := pods.List(e.ctx, client.ListOptions{Namespace: e.ns, LabelSelector: "app=roll"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := map[string]bool{}
+	for _, p := range initial.Items {
+		ready[p.GetMetadata().GetName()] = podReady(p)
+	}
+	w, err := pods.Watch(e.ctx, client.WatchOptions{Namespace: e.ns, LabelSelector: "app=roll", ResourceVersion: initial.ResourceVersion})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var mu sync.Mutex
-	minReady, samples := replicas, 0
-	stop := make(chan struct{})
+	minReady, events := replicas, 0
+	var watchErr error
+	stopped := false
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(200 * time.Millisecond):
-			}
-			l, err := client.For[*corev1.Pod](e.c).List(e.ctx, client.ListOptions{Namespace: e.ns, LabelSelector: "app=roll"})
+			ev, err := w.Next()
 			if err != nil {
+				mu.Lock()
+				if !stopped {
+					watchErr = err
+				}
+				mu.Unlock()
+				return
+			}
+			switch ev.Type {
+			case client.Deleted:
+				delete(ready, ev.Object.GetMetadata().GetName())
+			case client.Added, client.Modified:
+				ready[ev.Object.GetMetadata().GetName()] = podReady(ev.Object)
+			default:
 				continue
 			}
-			ready := 0
-			for _, p := range l.Items {
-				if podReady(p) {
-					ready++
+			n := 0
+			for _, r := range ready {
+				if r {
+					n++
 				}
 			}
 			mu.Lock()
-			minReady, samples = min(minReady, ready), samples+1
+			minReady, events = min(minReady, n), events+1
 			mu.Unlock()
 		}
 	}()
@@ -171,9 +194,15 @@ spec:
 		}
 		return ok, strings.Join(states, " "), nil
 	})
-	close(stop)
+	mu.Lock()
+	stopped = true
+	mu.Unlock()
+	w.Stop()
 	<-done
-	t.Logf("rollout busybox -> testserver of %d replicas took %v; fewest Ready pods seen: %d (%d samples)", replicas, time.Since(start).Round(100*time.Millisecond), minReady, samples)
+	if watchErr != nil {
+		t.Fatalf("watch of the rollout's pods broke: %v", watchErr)
+	}
+	t.Logf("rollout busybox -> testserver of %d replicas took %v; fewest Ready pods seen: %d (%d pod events)", replicas, time.Since(start).Round(100*time.Millisecond), minReady, events)
 	if minReady < replicas-maxUnavailable {
 		t.Errorf("during the rollout only %d pods were Ready, want at least %d (replicas %d - maxUnavailable %d)", minReady, replicas-maxUnavailable, replicas, maxUnavailable)
 	}
