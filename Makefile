@@ -132,7 +132,8 @@ e2e: build
 ## short node-loss timings, then `make e2e` against it, then `make down` and
 ## the removal of what is left (e2e/local-down.sh)
 E2E_PORTS := ETCD_PORT=12479 ETCD_PEER_PORT=12480 API_PORT=16543 API_ADMIN_PORT=16544 \
-	SCHEDULER_ADMIN_PORT=10359 CONTROLLER_MANAGER_ADMIN_PORT=10357 KUBELET_PORT=10350 KUBELET_ADMIN_PORT=10348
+	SCHEDULER_ADMIN_PORT=10359 CONTROLLER_MANAGER_ADMIN_PORT=10357 KUBELET_PORT=10350 KUBELET_ADMIN_PORT=10348 \
+	PROXY_ADMIN_PORT=10349 DNS_PORT=10153 DNS_ADMIN_PORT=10154 BRIDGE_PREFIX=flte2e POD_CIDR_PREFIX=10.246
 E2E_NODE_TIMINGS := --node-monitor-grace-period=20s --node-monitor-period=2s --node-eviction-rate=1
 e2e-local: build
 	@set -e; state=$$(mktemp -d /tmp/flotilla-e2e.XXXXXX); \
