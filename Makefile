@@ -138,7 +138,7 @@ E2E_NODE_TIMINGS := --node-monitor-grace-period=20s --node-monitor-period=2s --n
 e2e-local: build
 	@set -e; state=$$(mktemp -d /tmp/flotilla-e2e.XXXXXX); \
 	export FLOTILLA_CONFIG=$$state/config $(E2E_PORTS); \
-	trap 'e2e/local-down.sh '"$$state" EXIT; \
+	trap 'e2e/local-down.sh '"$$state"' flte2e' EXIT; \
 	NODES=2 $(MAKE) --no-print-directory up STATE=$$state; \
 	e2e/relaunch.sh $$state controller-manager $(E2E_NODE_TIMINGS); \
 	FLOTILLA_E2E_CLUSTER=local FLOTILLA_E2E_STATE=$$state FLOTILLA_E2E_NODE_COUNT=2 $(MAKE) --no-print-directory e2e
