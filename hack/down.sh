@@ -16,7 +16,7 @@ for f in "$STATE"/pids/kubelet-*.pid; do
   rm -f "$f"
 done
 [[ -d $STATE/containerd ]] && "$(dirname "$0")/containerd.sh" stop "$STATE/containerd"
-for name in apiserver etcd; do
+for name in dns proxy controller-manager scheduler apiserver etcd; do
   f="$STATE/pids/$name.pid"
   [[ -f $f ]] || continue
   pid=$(cat "$f")

@@ -63,6 +63,32 @@ token: $admin_token
 CFG
 umask 022
 
+# Control plane components, each with its own identity (token) and the
+# bootstrap RBAC role for it; leader election on, as with several replicas.
+for _ in $(seq 1 100); do [[ -f $STATE/pki/sa.key ]] && break; sleep 0.1; done
+component_token() { # component_token USER: write the user's token to a file, print its path
+  local f="$STATE/pki/${1#system:}.token"
+  umask 077; printf %s "$(awk -F, -v u="$1" '$2==u{print $1}' "$STATE/pki/tokens.csv")" >"$f"; umask 022
+  echo "$f"
+}
+common=(--server "127.0.0.1:$API_PORT" --certificate-authority "$STATE/pki/ca.crt" --leader-elect --log-format console)
+launch scheduler "$BIN/scheduler" "${common[@]}" --token-file "$(component_token system:scheduler)" \
+  --admin-address "127.0.0.1:${SCHEDULER_ADMIN_PORT:-10259}"
+launch controller-manager "$BIN/controller-manager" "${common[@]}" --token-file "$(component_token system:controller-manager)" \
+  --admin-address "127.0.0.1:${CONTROLLER_MANAGER_ADMIN_PORT:-10257}" \
+  --service-account-private-key-file "$STATE/pki/sa.key" --root-ca-file "$STATE/pki/ca.crt"
+
+# Services: one proxy for this machine (every simulated node shares the host
+# network namespace) and the cluster DNS, reached from pods at the DNS
+# Service's cluster IP, which the proxy forwards to this machine's address.
+node_ip=$(ip -4 route get 1.1.1.1 2>/dev/null | awk '{for (i = 1; i < NF; i++) if ($i == "src") { print $(i + 1); exit }}')
+node_ip=${node_ip:-127.0.0.1}
+base=(--server "127.0.0.1:$API_PORT" --certificate-authority "$STATE/pki/ca.crt" --log-format console)
+launch proxy "$BIN/proxy" "${base[@]}" --token-file "$(component_token system:proxy)" \
+  --admin-address "127.0.0.1:${PROXY_ADMIN_PORT:-10249}" --cluster-cidr 10.244.0.0/16
+launch dns "$BIN/dns" "${base[@]}" --token-file "$(component_token system:dns)" \
+  --listen "$node_ip:${DNS_PORT:-10053}" --admin-address "127.0.0.1:${DNS_ADMIN_PORT:-10054}" --cluster-domain cluster.local
+
 # Nodes: a private containerd (hack/containerd.sh: own root, state and socket
 # under $STATE/containerd) and NODES kubelets (default 1) on this machine,
 # kubelet i with node name node-<i>, root dir $STATE/kubelet/node-<i>,
@@ -111,6 +137,30 @@ done
 
 for _ in $(seq 1 300); do
   if "$BIN/flotctl" --config "$CONFIG" get namespaces >/dev/null 2>&1; then
+    "$BIN/flotctl" --config "$CONFIG" apply -f - >/dev/null <<DNS
+apiVersion: v1
+kind: Service
+metadata: {name: flotilla-dns, namespace: flotilla-system, labels: {k8s-app: flotilla-dns}}
+spec:
+  clusterIP: ${CLUSTER_DNS:-10.96.0.10}
+  ports:
+  - {name: dns, protocol: UDP, port: 53, targetPort: ${DNS_PORT:-10053}}
+  - {name: dns-tcp, protocol: TCP, port: 53, targetPort: ${DNS_PORT:-10053}}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: flotilla-dns-local
+  namespace: flotilla-system
+  labels: {kubernetes.io/service-name: flotilla-dns}
+addressType: IPv4
+endpoints:
+- addresses: ["$node_ip"]
+  conditions: {ready: true}
+ports:
+- {name: dns, protocol: UDP, port: ${DNS_PORT:-10053}}
+- {name: dns-tcp, protocol: TCP, port: ${DNS_PORT:-10053}}
+DNS
     echo "Flotilla is up: $BIN/flotctl get ns (config $CONFIG, state $STATE)"
     exit 0
   fi
