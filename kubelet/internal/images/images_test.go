@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -228,8 +230,11 @@ func TestContainerd(t *testing.T) {
 			}
 		}
 	}()
-	run := func(id string, img containerd.Image, stdout io.Writer, opts ...oci.SpecOpts) (containerd.Task, <-chan containerd.ExitStatus) {
-		_ = deleteContainer(ctx, client, id)
+	run := func(name string, img containerd.Image, stdout io.Writer, opts ...oci.SpecOpts) (containerd.Task, <-chan containerd.ExitStatus) {
+		// A fresh ID each run: containerd derives the shim's socket from the
+		// ID and reuses a shim still shutting down from a previous run with
+		// the same ID, whose copy of the new task's output is lost.
+		id := fmt.Sprintf("%s-%d", name, time.Now().UnixNano())
 		c, err := client.NewContainer(ctx, id, containerd.WithNewSnapshot(id, img),
 			containerd.WithNewSpec(append([]oci.SpecOpts{oci.WithImageConfig(img)}, opts...)...))
 		if err != nil {
@@ -254,9 +259,14 @@ func TestContainerd(t *testing.T) {
 	if bb.Name() != BusyboxRef {
 		t.Errorf("imported as %s", bb.Name())
 	}
-	var out bytes.Buffer
-	_, exit := run("busybox", bb, &out, oci.WithProcessArgs("sh", "-c", "echo hello; ls /bin | wc -l; exit 4"))
+	var out syncBuffer
+	task, exit := run("busybox", bb, &out, oci.WithProcessArgs("sh", "-c", "echo hello; ls /bin | wc -l; exit 4"))
 	st := <-exit
+	// The exit status can arrive before the output has been copied out of
+	// the FIFOs; Delete waits for the copy to finish.
+	if _, err := task.Delete(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if st.ExitCode() != 4 || !strings.HasPrefix(out.String(), "hello\n") {
 		t.Errorf("busybox: exit %d, output %q", st.ExitCode(), out.String())
 	}
@@ -313,4 +323,29 @@ func deleteContainer(ctx context.Context, client *containerd.Client, id string) 
 		_, _ = task.Delete(ctx, containerd.WithProcessKill)
 	}
 	return c.Delete(ctx, containerd.WithSnapshotCleanup)
+}
+
+// syncBuffer is a bytes.Buffer safe for the concurrent stdout and stderr
+// copies of a task's output.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *syncBuffer) Reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.Reset()
 }
