@@ -7,6 +7,7 @@ import (
 
 	corev1 "flotilla.io/proto/flotilla/core/v1"
 	metav1 "flotilla.io/proto/flotilla/meta/v1"
+	"google.golang.org/protobuf/proto"
 
 	"flotilla.io/scheduler/internal/framework"
 )
@@ -252,6 +253,7 @@ func TestVolumeBinding(t *testing.T) {
 		claims: map[string]*corev1.PersistentVolumeClaim{
 			"default/data":    {Metadata: &metav1.ObjectMeta{Name: "data"}, Spec: &corev1.PersistentVolumeClaimSpec{VolumeName: "pv-a"}},
 			"default/pending": {Metadata: &metav1.ObjectMeta{Name: "pending"}, Spec: &corev1.PersistentVolumeClaimSpec{}},
+			"default/local":   {Metadata: &metav1.ObjectMeta{Name: "local"}, Spec: &corev1.PersistentVolumeClaimSpec{StorageClassName: proto.String("local-path")}},
 		},
 		pvs: map[string]*corev1.PersistentVolume{"pv-a": {Metadata: &metav1.ObjectMeta{Name: "pv-a"}, Spec: &corev1.PersistentVolumeSpec{NodeAffinity: &corev1.VolumeNodeAffinity{
 			Required: &corev1.NodeSelector{NodeSelectorTerms: []*corev1.NodeSelectorTerm{{MatchExpressions: []*corev1.NodeSelectorRequirement{{Key: "zone", Operator: "In", Values: []string{"a"}}}}}},
@@ -269,6 +271,9 @@ func TestVolumeBinding(t *testing.T) {
 	got = filterAll(VolumeBinding{}, mkPod("p", claim("pending")), snap)
 	if len(got) != 2 || got["a1"].Message() != ReasonUnboundClaims {
 		t.Errorf("unbound claim: %v", got)
+	}
+	if got := filterAll(VolumeBinding{}, mkPod("p", claim("local")), snap); len(got) != 0 {
+		t.Errorf("unbound wait-for-first-consumer claim: %v", got)
 	}
 	got = filterAll(VolumeBinding{}, mkPod("p", claim("missing")), snap)
 	if len(got) != 2 || got["a1"].Message() != `persistentvolumeclaim "missing" not found` {

@@ -9,10 +9,17 @@ import (
 )
 
 // VolumeBinding (lite) keeps a pod whose claims are bound to volumes with
-// node affinity on the nodes those volumes can be reached from. Dynamic
-// provisioning and delayed binding are not simulated: an unbound claim
-// makes the pod wait, as upstream does for Immediate binding.
+// node affinity on the nodes those volumes can be reached from. An unbound
+// claim of a delayed-binding class (WaitForFirstConsumer) puts no limit on
+// the node: its provisioner makes the volume where the pod lands. Any other
+// unbound claim makes the pod wait, as upstream does for Immediate binding.
 type VolumeBinding struct{}
+
+// WaitForFirstConsumerClasses are the storage classes whose claims are bound
+// only once a pod using them has a node. Flotilla has no StorageClass kind;
+// its one dynamic provisioner, the controller-manager's local-path, works
+// this way.
+var WaitForFirstConsumerClasses = map[string]bool{"local-path": true}
 
 func (VolumeBinding) Name() string { return NameVolumeBinding }
 
@@ -45,6 +52,9 @@ func (VolumeBinding) PreFilter(state *framework.CycleState, pod *framework.PodIn
 		}
 		name := pvc.GetSpec().GetVolumeName()
 		if name == "" {
+			if WaitForFirstConsumerClasses[pvc.GetSpec().GetStorageClassName()] {
+				continue
+			}
 			return framework.NewStatus(framework.UnschedulableAndUnresolvable, ReasonUnboundClaims)
 		}
 		pv, ok := snap.Volumes.Volume(name)
