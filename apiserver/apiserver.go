@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -31,6 +32,7 @@ import (
 	"flotilla.io/apiserver/internal/alloc"
 	"flotilla.io/apiserver/internal/auth"
 	"flotilla.io/apiserver/internal/encryption"
+	"flotilla.io/apiserver/internal/kubernetesservice"
 	"flotilla.io/apiserver/internal/nodeproxy"
 	"flotilla.io/apiserver/internal/rbac"
 	"flotilla.io/apiserver/internal/server"
@@ -54,6 +56,14 @@ type Config struct {
 	// is set.
 	BindAddress string
 	Listener    net.Listener
+	// AdvertiseAddress is the IP pods reach this apiserver at, published as
+	// an endpoint of the default/kubernetes Service (default: the bind IP,
+	// or for a wildcard bind the address of the default route's interface;
+	// a loopback address publishes nothing).
+	AdvertiseAddress string
+	// EndpointReconcileInterval is how often the kubernetes Service's
+	// endpoints are renewed (default 10s).
+	EndpointReconcileInterval time.Duration
 	// TLSCertFile and TLSKeyFile are the serving certificate.
 	TLSCertFile, TLSKeyFile string
 	// TokenFile holds the static bearer tokens (token,user,uid,"groups").
@@ -231,6 +241,12 @@ func Run(ctx context.Context, cfg Config) error {
 		<-cachesDone
 		return err
 	}
+	if err := startKubernetesService(ctx, cfg, lis, store, srv, log); err != nil {
+		gs.Stop()
+		cancel()
+		<-cachesDone
+		return err
+	}
 	go func() {
 		// Ready once every cache has caught up with etcd as of now, so the
 		// first requests are authorized against the bootstrap policy.
@@ -263,6 +279,34 @@ func Run(ctx context.Context, cfg Config) error {
 	cancel()
 	<-cachesDone
 	return err
+}
+
+// startKubernetesService runs the reconciler of the default/kubernetes
+// Service, which points pods at the live apiservers.
+func startKubernetesService(ctx context.Context, cfg Config, lis net.Listener, store *storage.Store, srv *server.Server, log *zap.Logger) error {
+	ip, err := kubernetesservice.FirstIP(cfg.ServiceClusterIPRange)
+	if err != nil {
+		return err
+	}
+	bind := lis.Addr().String()
+	addr, err := kubernetesservice.AdvertiseAddress(cfg.AdvertiseAddress, bind)
+	if err != nil {
+		return err
+	}
+	port := 0
+	if ap, err := netip.ParseAddrPort(bind); err == nil {
+		port = int(ap.Port())
+	}
+	r, err := kubernetesservice.New(kubernetesservice.Config{
+		API: srv, Etcd: store.Client(), KeyPrefix: store.InternalPrefix("apiserver-endpoints"),
+		ServiceIP: ip, Address: addr, Port: port, Interval: cfg.EndpointReconcileInterval, Log: log.Named("kubernetes-service"),
+	})
+	if err != nil {
+		return err
+	}
+	log.Info("kubernetes service", zap.String("clusterIP", ip), zap.String("advertise", addr.String()), zap.Int("port", port))
+	go r.Run(auth.WithUser(ctx, apiserverUser))
+	return nil
 }
 
 // apiserverUser is the identity of the apiserver's own writes.

@@ -51,6 +51,13 @@ type Options struct {
 	ServiceClusterIPRange string
 	// EncryptionProviderConfig is passed to the apiserver.
 	EncryptionProviderConfig string
+	// Listen is the listen address (default 127.0.0.1:0).
+	Listen string
+	// AdvertiseAddress is published as the kubernetes Service's endpoint
+	// (the test listener is on loopback, which publishes nothing).
+	AdvertiseAddress string
+	// EndpointReconcileInterval overrides how often that endpoint is renewed.
+	EndpointReconcileInterval time.Duration
 	// Quiet drops the server's logs instead of sending them to the test log.
 	Quiet bool
 }
@@ -89,7 +96,11 @@ func StartAPIServer(t testing.TB, etcd []string, opts Options) *Server {
 	}
 	s := &Server{t: t, dir: dir, Etcd: etcd, Config: &client.Config{CAData: ca.CertPEM, Token: AdminToken}}
 	s.opts = opts
-	s.start(opts, "127.0.0.1:0")
+	listen := opts.Listen
+	if listen == "" {
+		listen = "127.0.0.1:0"
+	}
+	s.start(opts, listen)
 	t.Cleanup(s.Stop)
 	return s
 }
@@ -126,6 +137,8 @@ func (s *Server) start(opts Options, addr string) {
 			WatcherBuffer:                opts.WatcherBuffer,
 			ServiceClusterIPRange:        opts.ServiceClusterIPRange,
 			EncryptionProviderConfig:     opts.EncryptionProviderConfig,
+			AdvertiseAddress:             opts.AdvertiseAddress,
+			EndpointReconcileInterval:    opts.EndpointReconcileInterval,
 			BookmarkInterval:             time.Second,
 			Log:                          log,
 			Registry:                     s.Registry,

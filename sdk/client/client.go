@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -49,13 +50,18 @@ func New(ctx context.Context, cfg *Config, opts ...grpc.DialOption) (*Client, er
 	if cfg.Server == "" {
 		return nil, fmt.Errorf("client config: no server address")
 	}
-	token := cfg.Token
-	if token == "" && cfg.TokenFile != "" {
-		b, err := os.ReadFile(cfg.TokenFile)
-		if err != nil {
-			return nil, fmt.Errorf("read token: %w", err)
+	var creds credentials.PerRPCCredentials
+	switch {
+	case cfg.Token != "":
+		creds = bearer{token: cfg.Token, secure: !cfg.Insecure}
+	case cfg.TokenFile != "":
+		// Read now, so a missing file fails here, and again as it ages: the
+		// kubelet rotates projected service account tokens in place.
+		f := &tokenFile{path: cfg.TokenFile, secure: !cfg.Insecure}
+		if _, err := f.token(); err != nil {
+			return nil, err
 		}
-		token = strings.TrimSpace(string(b))
+		creds = f
 	}
 	dial := []grpc.DialOption{
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize)),
@@ -70,8 +76,8 @@ func New(ctx context.Context, cfg *Config, opts ...grpc.DialOption) (*Client, er
 		}
 		dial = append(dial, grpc.WithTransportCredentials(credentials.NewTLS(tc)))
 	}
-	if token != "" {
-		dial = append(dial, grpc.WithPerRPCCredentials(bearer{token: token, secure: !cfg.Insecure}))
+	if creds != nil {
+		dial = append(dial, grpc.WithPerRPCCredentials(creds))
 	}
 	conn, err := grpc.NewClient(cfg.Server, append(dial, opts...)...)
 	if err != nil {
@@ -149,6 +155,52 @@ func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]strin
 // RequireTransportSecurity keeps a real token off plaintext connections;
 // Insecure configs (tests) opt out.
 func (b bearer) RequireTransportSecurity() bool { return b.secure }
+
+// tokenFile sends the token in a file, re-read once a minute (as
+// client-go's cachingTokenSource does), so a rotated token is picked up.
+type tokenFile struct {
+	path   string
+	secure bool
+
+	mu     sync.Mutex
+	cached string
+	read   time.Time
+}
+
+// tokenFileRefresh is how long a token read from a file is used before the
+// file is read again.
+const tokenFileRefresh = time.Minute
+
+func (f *tokenFile) token() (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.cached != "" && time.Since(f.read) < tokenFileRefresh {
+		return f.cached, nil
+	}
+	b, err := os.ReadFile(f.path)
+	if err != nil {
+		if f.cached != "" {
+			return f.cached, nil // keep the last good token through a hiccup
+		}
+		return "", fmt.Errorf("read token: %w", err)
+	}
+	t := strings.TrimSpace(string(b))
+	if t == "" {
+		return "", fmt.Errorf("read token: %s is empty", f.path)
+	}
+	f.cached, f.read = t, time.Now()
+	return t, nil
+}
+
+func (f *tokenFile) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	t, err := f.token()
+	if err != nil {
+		return nil, err
+	}
+	return map[string]string{"authorization": "Bearer " + t}, nil
+}
+
+func (f *tokenFile) RequireTransportSecurity() bool { return f.secure }
 
 // Conn is the client's gRPC connection, for the API's other services
 // (NodeProxyService: logs, exec, image loading).

@@ -1,7 +1,9 @@
 package client
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 
@@ -38,6 +40,41 @@ type Config struct {
 	ServerName string `json:"serverName,omitempty"`
 	// Insecure dials without TLS. Only for tests and local fakes.
 	Insecure bool `json:"insecure,omitempty"`
+}
+
+// The service account files the kubelet mounts into every pod that has
+// automountServiceAccountToken, as upstream.
+const (
+	ServiceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
+	// The environment the kubelet sets in every container: the address of
+	// the default/kubernetes Service.
+	ServiceHostEnv = "KUBERNETES_SERVICE_HOST"
+	ServicePortEnv = "KUBERNETES_SERVICE_PORT"
+)
+
+// ErrNotInCluster is returned by InClusterConfig outside a pod.
+var ErrNotInCluster = errors.New("not running in a pod: " + ServiceHostEnv + " and " + ServicePortEnv + " are not set")
+
+// InClusterConfig is the config of a process in a pod: the kubernetes
+// Service's address from the environment, the pod's service account token
+// (re-read as the kubelet rotates it) and the cluster CA next to it, like
+// client-go's rest.InClusterConfig.
+func InClusterConfig() (*Config, error) {
+	host, port := os.Getenv(ServiceHostEnv), os.Getenv(ServicePortEnv)
+	if host == "" || port == "" {
+		return nil, ErrNotInCluster
+	}
+	token := filepath.Join(ServiceAccountDir, "token")
+	if _, err := os.Stat(token); err != nil {
+		return nil, fmt.Errorf("in-cluster config: service account token: %w", err)
+	}
+	return &Config{
+		Server:    net.JoinHostPort(host, port),
+		TokenFile: token,
+		CAFile:    filepath.Join(ServiceAccountDir, "ca.crt"),
+		// The serving certificate names the Service, not its IP's users.
+		ServerName: "kubernetes.default.svc",
+	}, nil
 }
 
 // DefaultPath is $HOME/.flotilla/config.

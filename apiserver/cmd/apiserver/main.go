@@ -2,6 +2,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -17,6 +18,7 @@ import (
 	"flotilla.io/sdk/pki"
 
 	"flotilla.io/apiserver"
+	"flotilla.io/apiserver/internal/kubernetesservice"
 )
 
 func main() {
@@ -41,6 +43,7 @@ func run(args []string) error {
 	fs.StringVar(&cfg.EtcdCertFile, "etcd-certfile", "", "client certificate for etcd")
 	fs.StringVar(&cfg.EtcdKeyFile, "etcd-keyfile", "", "client key for etcd")
 	fs.StringVar(&cfg.BindAddress, "bind-address", "127.0.0.1:6443", "gRPC listen address")
+	fs.StringVar(&cfg.AdvertiseAddress, "advertise-address", "", "IP published as the endpoint of the default/kubernetes Service (default: the bind IP, or the default route's address for a wildcard bind)")
 	fs.StringVar(&cfg.TLSCertFile, "tls-cert-file", "", "serving certificate (default: apiserver.crt in --cert-dir)")
 	fs.StringVar(&cfg.TLSKeyFile, "tls-private-key-file", "", "serving key (default: apiserver.key in --cert-dir)")
 	fs.StringVar(&certDir, "cert-dir", "", "where a CA and serving certificate are made when --tls-cert-file is not given")
@@ -72,9 +75,17 @@ func run(args []string) error {
 		if certDir == "" {
 			return fmt.Errorf("--tls-cert-file and --tls-private-key-file, or --cert-dir: Required value")
 		}
-		var hosts []string
+		// Pods reach the apiserver as the kubernetes Service (by name or
+		// cluster IP) and at its advertised address.
+		hosts := []string{"kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"}
+		if ip, err := kubernetesservice.FirstIP(cmp.Or(cfg.ServiceClusterIPRange, "10.96.0.0/12")); err == nil {
+			hosts = append(hosts, ip)
+		}
+		if a, err := kubernetesservice.AdvertiseAddress(cfg.AdvertiseAddress, cfg.BindAddress); err == nil && a.IsValid() {
+			hosts = append(hosts, a.String())
+		}
 		if sans != "" {
-			hosts = strings.Split(sans, ",")
+			hosts = append(hosts, strings.Split(sans, ",")...)
 		}
 		if _, _, err := pki.EnsureServing(certDir, "apiserver", hosts...); err != nil {
 			return err

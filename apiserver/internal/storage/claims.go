@@ -133,6 +133,10 @@ func (s *Store) DeleteReleasing(ctx context.Context, key string, expectRev int64
 // ClaimPrefix is where allocation keys of a kind of value live.
 func (s *Store) ClaimPrefix(what string) string { return s.prefix + "/_allocations/" + what + "/" }
 
+// InternalPrefix is where the apiserver keeps keys of its own that are not
+// objects (e.g. the live apiservers' addresses).
+func (s *Store) InternalPrefix(what string) string { return s.prefix + "/_" + what + "/" }
+
 // ClaimKeys lists the allocation keys held for one kind of value.
 func (s *Store) ClaimKeys(ctx context.Context, what string) ([]string, error) {
 	prefix := s.ClaimPrefix(what)
