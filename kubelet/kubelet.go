@@ -43,8 +43,11 @@ type Config struct {
 	ClusterDNS          []string
 	ClusterDomain       string
 	// Port serves the kubelet API (logs, exec, image load) over TLS.
-	Port                    int
-	ClientCAFile            string
+	Port         int
+	ClientCAFile string
+	// AuthorizedClients are the client certificate names the kubelet API
+	// accepts (default: the apiserver's, apiserver-kubelet-client).
+	AuthorizedClients       []string
 	TLSCertFile, TLSKeyFile string
 	NodeIP                  string
 	SystemReserved          map[string]resource.Quantity

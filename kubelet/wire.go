@@ -78,7 +78,7 @@ func wire(ctx context.Context, cfg Config, cli *client.Client, rt *runtime.Runti
 		srv, err := server.New(server.Config{
 			Address: fmt.Sprintf(":%d", cfg.Port), TLSCertFile: cfg.TLSCertFile, TLSKeyFile: cfg.TLSKeyFile,
 			CertDir: filepath.Join(cfg.RootDir, "pki"), Hosts: hosts, ClientCAFile: cfg.ClientCAFile,
-			Runtime: rt, Stats: sp, Log: log.Named("server"),
+			AuthorizedClients: cfg.AuthorizedClients, Runtime: rt, Stats: sp, Log: log.Named("server"),
 		})
 		if err != nil {
 			return nil, err

@@ -51,6 +51,7 @@ func run(args []string) error {
 	fs.StringVar(&cfg.ClusterDomain, "cluster-domain", "cluster.local", "cluster domain for pods' DNS search path")
 	fs.IntVar(&cfg.Port, "port", 10250, "port of the kubelet API (logs, exec, image load; TLS)")
 	fs.StringVar(&cfg.ClientCAFile, "client-ca-file", "", "CA that signs the client certificates the kubelet API accepts")
+	authorized := fs.String("authorized-clients", "apiserver-kubelet-client", "comma-separated client certificate common names the kubelet API accepts (the apiserver's)")
 	fs.StringVar(&cfg.TLSCertFile, "tls-cert-file", "", "kubelet API serving certificate")
 	fs.StringVar(&cfg.TLSKeyFile, "tls-private-key-file", "", "kubelet API serving key")
 	fs.StringVar(&cfg.NodeIP, "node-ip", "", "the node's InternalIP (default: the address of the default route's interface)")
@@ -58,6 +59,11 @@ func run(args []string) error {
 	fs.StringVar(&kubeReserved, "kube-reserved", "", "resources reserved for Flotilla's daemons, e.g. cpu=100m,memory=128Mi")
 	fs.Int64Var(&cfg.MaxPods, "max-pods", 110, "pods this node runs at most")
 	_ = fs.Parse(args)
+	for _, n := range strings.Split(*authorized, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			cfg.AuthorizedClients = append(cfg.AuthorizedClients, n)
+		}
+	}
 
 	var err error
 	if cfg.SystemReserved, err = node.ParseReserved(systemReserved); err != nil {

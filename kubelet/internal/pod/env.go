@@ -1,6 +1,7 @@
 package pod
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sort"
@@ -29,6 +30,9 @@ type EnvInput struct {
 	Allocatable map[string]resource.Quantity
 	Objects     Objects
 	NotFound    IsNotFound
+	// ServiceEnv ("NAME=value") comes first, so env can refer to it with
+	// $(VAR): the kubernetes Service's variables (ServiceEnv).
+	ServiceEnv []string
 }
 
 // ConfigError is a pod spec the kubelet cannot turn into a container
@@ -54,6 +58,10 @@ func Env(ctx context.Context, pod *corev1.Pod, c *corev1.Container, in EnvInput)
 			order = append(order, k)
 		}
 		vals[k] = v
+	}
+	for _, kv := range in.ServiceEnv {
+		k, v, _ := strings.Cut(kv, "=")
+		set(k, v)
 	}
 	missing := func(err error) bool { return in.NotFound != nil && in.NotFound(err) }
 	data := cached(func(ref string) (map[string]string, error) {
@@ -143,6 +151,41 @@ func Env(ctx context.Context, pod *corev1.Pod, c *corev1.Container, in EnvInput)
 		out = append(out, k+"="+vals[k])
 	}
 	return out, nil
+}
+
+// ServiceEnv is the docker-links style environment upstream gives
+// containers for a Service: NAME_SERVICE_HOST, NAME_SERVICE_PORT[_PORTNAME],
+// NAME_PORT and NAME_PORT_<port>_<proto>[_PROTO|_PORT|_ADDR]. Services
+// without a cluster IP give none.
+func ServiceEnv(svc *corev1.Service) []string {
+	ip := svc.GetSpec().GetClusterIp()
+	ports := svc.GetSpec().GetPorts()
+	if ip == "" || ip == "None" || len(ports) == 0 {
+		return nil
+	}
+	name := strings.ToUpper(strings.ReplaceAll(svc.GetMetadata().GetName(), "-", "_"))
+	host := ip
+	if strings.Contains(ip, ":") {
+		host = "[" + ip + "]"
+	}
+	out := []string{name + "_SERVICE_HOST=" + ip, fmt.Sprintf("%s_SERVICE_PORT=%d", name, ports[0].GetPort())}
+	for _, p := range ports {
+		if p.GetName() != "" {
+			out = append(out, fmt.Sprintf("%s_SERVICE_PORT_%s=%d", name, strings.ToUpper(strings.ReplaceAll(p.GetName(), "-", "_")), p.GetPort()))
+		}
+	}
+	first := ports[0]
+	out = append(out, fmt.Sprintf("%s_PORT=%s://%s:%d", name, strings.ToLower(cmp.Or(first.GetProtocol(), "TCP")), host, first.GetPort()))
+	for _, p := range ports {
+		proto := cmp.Or(p.GetProtocol(), "TCP")
+		pre := fmt.Sprintf("%s_PORT_%d_%s", name, p.GetPort(), strings.ToUpper(proto))
+		out = append(out,
+			fmt.Sprintf("%s=%s://%s:%d", pre, strings.ToLower(proto), host, p.GetPort()),
+			pre+"_PROTO="+strings.ToLower(proto),
+			fmt.Sprintf("%s_PORT=%d", pre, p.GetPort()),
+			pre+"_ADDR="+ip)
+	}
+	return out
 }
 
 // cached memoizes one lookup per name for the duration of one Env call.

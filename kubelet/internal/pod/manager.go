@@ -55,6 +55,12 @@ type Volumes interface {
 	Teardown(ctx context.Context, pod *corev1.Pod) error
 }
 
+// TokenRefresher is implemented by volume managers that renew projected
+// service account tokens.
+type TokenRefresher interface {
+	Refresh(ctx context.Context, pod *corev1.Pod) error
+}
+
 // Prober runs probes (internal/prober, adapted).
 type Prober interface {
 	Update(pod *corev1.Pod, podIP string, started map[string]time.Time)
@@ -102,6 +108,37 @@ type Manager struct {
 
 	syncs    *prometheus.CounterVec
 	duration prometheus.Histogram
+
+	// The default/kubernetes Service's variables, looked up at most every
+	// kubernetesEnvTTL.
+	kubeEnvMu   sync.Mutex
+	kubeEnv     []string
+	kubeEnvRead time.Time
+}
+
+const kubernetesEnvTTL = 30 * time.Second
+
+// kubernetesServiceEnv is the environment every container gets for the
+// default/kubernetes Service (KUBERNETES_SERVICE_HOST, ...), so in-cluster
+// clients find the apiserver; none while the Service cannot be read.
+func (m *Manager) kubernetesServiceEnv(ctx context.Context) []string {
+	m.kubeEnvMu.Lock()
+	defer m.kubeEnvMu.Unlock()
+	if m.cfg.Client == nil || (!m.kubeEnvRead.IsZero() && m.cfg.Now().Sub(m.kubeEnvRead) < kubernetesEnvTTL) {
+		return m.kubeEnv
+	}
+	svc, err := client.For[*corev1.Service](m.cfg.Client).Get(ctx, "default", "kubernetes")
+	switch {
+	case err == nil:
+		m.kubeEnv = ServiceEnv(svc)
+	case client.IsNotFound(err):
+		m.kubeEnv = nil
+	default:
+		m.log.Warn("kubernetes service for container environment", zap.Error(err))
+		return m.kubeEnv // keep what we had; try again next time
+	}
+	m.kubeEnvRead = m.cfg.Now()
+	return m.kubeEnv
 }
 
 type worker struct {

@@ -3,6 +3,7 @@ package pod
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -402,5 +403,30 @@ func TestAdmit(t *testing.T) {
 		case tc.reason != "" && (rej == nil || rej.Reason != tc.reason):
 			t.Errorf("%s: %+v, want %s", tc.name, rej, tc.reason)
 		}
+	}
+}
+
+func TestServiceEnv(t *testing.T) {
+	svc := &corev1.Service{Metadata: &metav1.ObjectMeta{Name: "kubernetes"}, Spec: &corev1.ServiceSpec{ClusterIp: "10.96.0.1",
+		Ports: []*corev1.ServicePort{{Name: "https", Protocol: "TCP", Port: 443}}}}
+	want := []string{
+		"KUBERNETES_SERVICE_HOST=10.96.0.1", "KUBERNETES_SERVICE_PORT=443", "KUBERNETES_SERVICE_PORT_HTTPS=443",
+		"KUBERNETES_PORT=tcp://10.96.0.1:443", "KUBERNETES_PORT_443_TCP=tcp://10.96.0.1:443",
+		"KUBERNETES_PORT_443_TCP_PROTO=tcp", "KUBERNETES_PORT_443_TCP_PORT=443", "KUBERNETES_PORT_443_TCP_ADDR=10.96.0.1",
+	}
+	if got := ServiceEnv(svc); !slices.Equal(got, want) {
+		t.Errorf("ServiceEnv:\n got %v\nwant %v", got, want)
+	}
+	headless := &corev1.Service{Metadata: &metav1.ObjectMeta{Name: "db"}, Spec: &corev1.ServiceSpec{ClusterIp: "None",
+		Ports: []*corev1.ServicePort{{Port: 5432}}}}
+	if got := ServiceEnv(headless); got != nil {
+		t.Errorf("headless: %v", got)
+	}
+	// Env puts them first, so env may refer to them.
+	pod := &corev1.Pod{Metadata: &metav1.ObjectMeta{Name: "p", Namespace: "ns"}}
+	c := &corev1.Container{Env: []*corev1.EnvVar{{Name: "API", Value: "https://$(KUBERNETES_SERVICE_HOST):$(KUBERNETES_SERVICE_PORT)"}}}
+	env, err := Env(context.Background(), pod, c, EnvInput{ServiceEnv: ServiceEnv(svc)})
+	if err != nil || env[0] != want[0] || env[len(env)-1] != "API=https://10.96.0.1:443" {
+		t.Errorf("Env: %v %v", env, err)
 	}
 }

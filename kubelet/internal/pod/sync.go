@@ -127,6 +127,11 @@ func (m *Manager) sync(ctx context.Context, pod *corev1.Pod, st *podState) (time
 			_ = m.updateStatus(ctx, pod, st, m.status(pod, old, st, cs))
 			return 0, fmt.Errorf("pod sandbox: %w", err)
 		}
+	} else if r, ok := m.cfg.Volumes.(TokenRefresher); ok {
+		// Renew projected service account tokens before they expire.
+		if err := r.Refresh(ctx, pod); err != nil {
+			m.log.Warn("refresh volumes", zap.String("pod", object(pod)), zap.Error(err))
+		}
 	}
 
 	policy := pod.GetSpec().GetRestartPolicy()
@@ -365,7 +370,8 @@ func (m *Manager) startContainer(ctx context.Context, pod *corev1.Pod, st *podSt
 // containerSpec turns a pod container into a runtime spec.
 func (m *Manager) containerSpec(ctx context.Context, pod *corev1.Pod, st *podState, c *corev1.Container, init bool, attempt int) (runtime.Spec, error) {
 	md := pod.GetMetadata()
-	env, err := Env(ctx, pod, c, EnvInput{PodIP: st.ip, HostIP: m.cfg.HostIP, Allocatable: m.cfg.Allocatable, Objects: m.objects, NotFound: client.IsNotFound})
+	env, err := Env(ctx, pod, c, EnvInput{PodIP: st.ip, HostIP: m.cfg.HostIP, Allocatable: m.cfg.Allocatable, Objects: m.objects, NotFound: client.IsNotFound,
+		ServiceEnv: m.kubernetesServiceEnv(ctx)})
 	if err != nil {
 		return runtime.Spec{}, err
 	}

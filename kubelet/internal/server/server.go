@@ -16,6 +16,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -65,10 +67,17 @@ type Config struct {
 	Hosts                   []string
 	// ClientCAFile verifies client certificates; required.
 	ClientCAFile string
-	Runtime      Runtime
-	Stats        StatsProvider
-	Log          *zap.Logger
+	// AuthorizedClients are the certificate common names allowed in
+	// (default DefaultAuthorizedClients): other components' certificates
+	// come from the same CA but must not reach logs and exec.
+	AuthorizedClients []string
+	Runtime           Runtime
+	Stats             StatsProvider
+	Log               *zap.Logger
 }
+
+// DefaultAuthorizedClients is the apiserver's client certificate name.
+var DefaultAuthorizedClients = []string{"apiserver-kubelet-client"}
 
 // Server is the kubelet's gRPC server.
 type Server struct {
@@ -127,11 +136,25 @@ func tlsConfig(cfg Config) (*tls.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("serving certificate: %w", err)
 	}
+	allowed := cfg.AuthorizedClients
+	if len(allowed) == 0 {
+		allowed = DefaultAuthorizedClients
+	}
 	return &tls.Config{
 		MinVersion:   tls.VersionTLS12,
 		Certificates: []tls.Certificate{cert},
 		ClientAuth:   tls.RequireAndVerifyClientCert,
 		ClientCAs:    pool,
+		// Called after the chain is verified against ClientCAs.
+		VerifyPeerCertificate: func(_ [][]byte, chains [][]*x509.Certificate) error {
+			if len(chains) == 0 || len(chains[0]) == 0 {
+				return errors.New("no verified client certificate")
+			}
+			if cn := chains[0][0].Subject.CommonName; !slices.Contains(allowed, cn) {
+				return fmt.Errorf("client %q may not use the kubelet API (allowed: %s)", cn, strings.Join(allowed, ", "))
+			}
+			return nil
+		},
 	}, nil
 }
 

@@ -183,6 +183,11 @@ func TestClientCertificateRequired(t *testing.T) {
 	if _, err := f.dial(t, stranger).Stats(ctx, &kubeletv1.StatsRequest{}); err == nil {
 		t.Error("a client certificate of another CA was accepted")
 	}
+	// Same CA, another identity (a component, a user): refused.
+	other, _ := pki.Sign(f.ca, pki.Request{CommonName: "system:kube-scheduler", Client: true})
+	if _, err := f.dial(t, other).Stats(ctx, &kubeletv1.StatsRequest{}); err == nil {
+		t.Error("a client certificate other than the apiserver's was accepted")
+	}
 	resp, err := f.dial(t, f.client).Stats(ctx, &kubeletv1.StatsRequest{Namespace: "ns"})
 	if err != nil {
 		t.Fatal(err)

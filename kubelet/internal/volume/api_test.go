@@ -2,11 +2,14 @@ package volume
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/zap/zaptest"
 	"golang.org/x/sys/unix"
@@ -205,6 +208,11 @@ func TestAPIVolumes(t *testing.T) {
 			Type:     saTokenSecretType,
 			Data:     map[string][]byte{"token": []byte("tok-builder"), "ca.crt": []byte("CA FROM SECRET")},
 		}))
+		mustCreate(client.For[*corev1.ServiceAccount](c).Create(ctx, &corev1.ServiceAccount{Metadata: &metav1.ObjectMeta{Name: "builder", Namespace: "team"}}))
+		// The token is bound to the pod, which the apiserver must know.
+		mustCreate(client.For[*corev1.Pod](c).Create(ctx, &corev1.Pod{Metadata: &metav1.ObjectMeta{Name: "p", Namespace: "team"},
+			Spec: &corev1.PodSpec{ServiceAccountName: "builder", AutomountServiceAccountToken: ptr(false),
+				Containers: []*corev1.Container{{Name: "c", Image: "busybox"}}}}))
 		// The upstream kube-api-access volume, as admission writes it.
 		access := &corev1.Volume{Name: "kube-api-access-x", Projected: &corev1.ProjectedVolumeSource{
 			DefaultMode: ptr(int32(0o644)),
@@ -229,10 +237,35 @@ func TestAPIVolumes(t *testing.T) {
 		if got := listing(t, dir); got != "ca.crt,namespace,token" {
 			t.Errorf("files %s", got)
 		}
-		if read(t, filepath.Join(dir, "token")) != "tok-builder" || read(t, filepath.Join(dir, "namespace")) != "team" ||
-			read(t, filepath.Join(dir, "ca.crt")) != "CA FROM SECRET" {
+		if read(t, filepath.Join(dir, "namespace")) != "team" || read(t, filepath.Join(dir, "ca.crt")) != "CA FROM SECRET" {
 			t.Error("projected content")
 		}
+		// The token is a bound one from the apiserver, not the legacy
+		// Secret's: it names the account and the pod, and expires.
+		claims := jwtClaims(t, read(t, filepath.Join(dir, "token")))
+		k8s, _ := claims["kubernetes.io"].(map[string]any)
+		podClaim, _ := k8s["pod"].(map[string]any)
+		if claims["sub"] != "system:serviceaccount:team:builder" || podClaim["name"] != "p" {
+			t.Errorf("token claims %v", claims)
+		}
+		if exp, iat := claims["exp"].(float64), claims["iat"].(float64); exp-iat != 3607 {
+			t.Errorf("token lifetime %v s, want 3607", exp-iat)
+		}
+		// Renewed once 80% of its life has passed, not before.
+		key := tokenKey(pod.Metadata.Uid, "kube-api-access-x", "token")
+		first := m.tokens.m[key]
+		if err := m.Refresh(ctx, pod); err != nil || m.tokens.m[key] != first {
+			t.Fatalf("renewed early: %v", err)
+		}
+		later := time.Now().Add(3000 * time.Second)
+		m.cfg.Now = func() time.Time { return later }
+		if err := m.Refresh(ctx, pod); err != nil {
+			t.Fatal(err)
+		}
+		if e := m.tokens.m[key]; !e.issued.Equal(later) || !e.renewAt.After(later) {
+			t.Errorf("not renewed: %+v", e)
+		}
+		m.cfg.Now = nil
 		mustCreate(configMaps.Create(ctx, &corev1.ConfigMap{
 			Metadata: &metav1.ObjectMeta{Name: rootCAConfigMap, Namespace: "team"},
 			Data:     map[string]string{"ca.crt": "ROOT CA"},
@@ -244,15 +277,11 @@ func TestAPIVolumes(t *testing.T) {
 			t.Error("kube-root-ca.crt not used")
 		}
 
-		// An account without a token Secret: the token is left out.
+		// A pod the apiserver does not know gets no token: the mount fails.
 		other := testPod("proj2", access)
-		other.Metadata.Namespace = "team"
-		paths, err = m.Setup(ctx, other)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := listing(t, paths["kube-api-access-x"]); got != "ca.crt,namespace" {
-			t.Errorf("files without a token %s", got)
+		other.Metadata.Namespace, other.Metadata.Name = "team", "ghost"
+		if _, err = m.Setup(ctx, other); err == nil || !strings.Contains(err.Error(), "service account token") {
+			t.Errorf("token for an unknown pod: %v", err)
 		}
 
 		// Secrets and configMaps project too.
@@ -348,4 +377,22 @@ func teardownAll(t *testing.T, m *Manager, root string) {
 			t.Error(err)
 		}
 	}
+}
+
+// jwtClaims decodes a JWT's payload (no verification: the apiserver made it).
+func jwtClaims(t *testing.T, tok string) map[string]any {
+	t.Helper()
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT: %q", tok)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(b, &claims); err != nil {
+		t.Fatal(err)
+	}
+	return claims
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -318,10 +319,11 @@ func serviceAccountName(pod *corev1.Pod) string {
 }
 
 // setupProjected merges the sources into one payload. The service account
-// token is, for now, the token of the service account's legacy token Secret
-// (type kubernetes.io/service-account-token, annotated with the account's
-// name) when one exists; without one the token file is left out with a
-// warning. Bound, expiring tokens come with TokenRequest support. The
+// token is requested from the apiserver, bound to the pod and expiring
+// (tokens.go); only when the apiserver issues none is it the token of the
+// service account's legacy token Secret (type
+// kubernetes.io/service-account-token, annotated with the account's name),
+// or, without one, left out with a warning. The
 // kube-root-ca.crt ConfigMap (the CA bundle of the automounted volume) is
 // treated as optional; when missing, the token Secret's ca.crt stands in.
 func (m *Manager) setupProjected(ctx context.Context, pod *corev1.Pod, src *corev1.ProjectedVolumeSource, dir string) error {
@@ -379,6 +381,14 @@ func (m *Manager) setupProjected(ctx context.Context, pod *corev1.Pod, src *core
 			}
 			add(part)
 		case s.GetServiceAccountToken() != nil:
+			t, err := m.serviceAccountToken(ctx, pod, filepath.Base(dir), s.GetServiceAccountToken())
+			if err == nil {
+				payload[s.GetServiceAccountToken().GetPath()] = file{data: []byte(t), mode: mode}
+				continue
+			}
+			if !errors.Is(err, errNoTokenRequest) {
+				return err
+			}
 			sec, err := tokenSecret()
 			if err != nil {
 				return err

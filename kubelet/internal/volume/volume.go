@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -32,12 +33,22 @@ type Config struct {
 	// manager to emptyDir, hostPath and downwardAPI.
 	Client *client.Client
 	Log    *zap.Logger
+	// Now is the clock (tests); default time.Now.
+	Now func() time.Time
 }
 
 // Manager sets up and tears down pod volumes.
 type Manager struct {
-	cfg Config
-	log *zap.Logger
+	cfg    Config
+	log    *zap.Logger
+	tokens tokens
+}
+
+func (m *Manager) now() time.Time {
+	if m.cfg.Now != nil {
+		return m.cfg.Now()
+	}
+	return time.Now()
 }
 
 // New returns a Manager.
@@ -124,6 +135,7 @@ func (m *Manager) Teardown(ctx context.Context, pod *corev1.Pod) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	m.forgetTokens(uid)
 	dir := m.volumesDir(uid)
 	mounts, err := mountsUnder(dir)
 	if err != nil {
