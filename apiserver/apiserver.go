@@ -29,6 +29,7 @@ import (
 	metav1 "flotilla.io/proto/flotilla/meta/v1"
 	schedulingv1 "flotilla.io/proto/flotilla/scheduling/v1"
 
+	"flotilla.io/apiserver/internal/admission"
 	"flotilla.io/apiserver/internal/alloc"
 	"flotilla.io/apiserver/internal/auth"
 	"flotilla.io/apiserver/internal/encryption"
@@ -93,6 +94,11 @@ type Config struct {
 	// EncryptionProviderConfig is an EncryptionConfiguration file: the
 	// listed resources are encrypted at rest.
 	EncryptionProviderConfig string
+
+	// DefaultNotReadyTolerationSeconds and DefaultUnreachableTolerationSeconds
+	// bound the tolerations admission adds to pods for those taints
+	// (default 300).
+	DefaultNotReadyTolerationSeconds, DefaultUnreachableTolerationSeconds int64
 
 	// AuthorizationMode is "RBAC" (default) or "AlwaysAllow".
 	AuthorizationMode string
@@ -177,6 +183,10 @@ func Run(ctx context.Context, cfg Config) error {
 	scfg := server.Config{
 		Store: store, Caches: caches, Authorizer: authorizer, Log: log, Registry: reg,
 		BookmarkInterval: cfg.BookmarkInterval, Services: services,
+		Admission: admission.Options{
+			NotReadyTolerationSeconds:    cfg.DefaultNotReadyTolerationSeconds,
+			UnreachableTolerationSeconds: cfg.DefaultUnreachableTolerationSeconds,
+		},
 	}
 	if rbacAuthz != nil {
 		scfg.Escalation = rbacAuthz

@@ -103,7 +103,8 @@ for img in "${images[@]}"; do
       install -m 0755 images/node/node-entrypoint "$r/usr/local/bin/node-entrypoint"
       printf 'hosts: files dns\n' >"$r/etc/nsswitch.conf"
       imgdir=$BIN/images
-      if [[ ! -f $imgdir/busybox-1.35.tar || ! -f $imgdir/testserver.tar ]]; then
+      if [[ ! -f $imgdir/busybox-1.35.tar || ! -f $imgdir/testserver.tar ||
+        -n $(find kubelet/cmd/testserver sdk/client -name '*.go' -newer "$imgdir/testserver.tar" | head -n1) ]]; then
         go run ./kubelet/cmd/mkimages --out "$imgdir" >/dev/null
       fi
       install -D -m 0644 "$imgdir/busybox-1.35.tar" "$r/images/busybox-1.35.tar"

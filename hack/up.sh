@@ -45,9 +45,14 @@ launch etcd "$BIN/etcd" --name local --data-dir "$STATE/etcd" \
   --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
   --initial-cluster "local=http://127.0.0.1:$ETCD_PEER_PORT" --log-level warn
 
+# This machine's address: pods reach the apiserver (as the kubernetes
+# Service) and the cluster DNS there.
+node_ip=$(ip -4 route get 1.1.1.1 2>/dev/null | awk '{for (i = 1; i < NF; i++) if ($i == "src") { print $(i + 1); exit }}')
+node_ip=${node_ip:-127.0.0.1}
+
 # The apiserver makes its CA and serving certificate in --cert-dir when absent.
 launch apiserver "$BIN/apiserver" --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
-  --bind-address "127.0.0.1:$API_PORT" --admin-address "127.0.0.1:$API_ADMIN_PORT" \
+  --bind-address "0.0.0.0:$API_PORT" --advertise-address "$node_ip" --admin-address "127.0.0.1:$API_ADMIN_PORT" \
   --cert-dir "$STATE/pki" --token-file "$STATE/pki/tokens.csv"
 
 for _ in $(seq 1 100); do [[ -f $STATE/pki/ca.crt ]] && break; sleep 0.1; done
@@ -81,8 +86,6 @@ launch controller-manager "$BIN/controller-manager" "${common[@]}" --token-file 
 # Services: one proxy for this machine (every simulated node shares the host
 # network namespace) and the cluster DNS, reached from pods at the DNS
 # Service's cluster IP, which the proxy forwards to this machine's address.
-node_ip=$(ip -4 route get 1.1.1.1 2>/dev/null | awk '{for (i = 1; i < NF; i++) if ($i == "src") { print $(i + 1); exit }}')
-node_ip=${node_ip:-127.0.0.1}
 base=(--server "127.0.0.1:$API_PORT" --certificate-authority "$STATE/pki/ca.crt" --log-format console)
 launch proxy "$BIN/proxy" "${base[@]}" --token-file "$(component_token system:proxy)" \
   --admin-address "127.0.0.1:${PROXY_ADMIN_PORT:-10249}" --cluster-cidr 10.244.0.0/16
@@ -114,7 +117,8 @@ CFG
 umask 022
 # Test images without a registry: busybox:1.35 and the test server.
 images=$BIN/images
-if [[ ! -f $images/busybox-1.35.tar || ! -f $images/testserver.tar ]]; then
+if [[ ! -f $images/busybox-1.35.tar || ! -f $images/testserver.tar ||
+  -n $(find "$(dirname "$0")/../kubelet/cmd/testserver" "$(dirname "$0")/../sdk/client" -name '*.go' -newer "$images/testserver.tar" | head -n1) ]]; then
   (cd "$(dirname "$0")/.." && go run ./kubelet/cmd/mkimages --out "$images" >/dev/null)
 fi
 for i in $(seq 0 $((NODES - 1))); do

@@ -107,6 +107,13 @@ func ServingRequest(commonName string, hosts ...string) Request {
 	return r
 }
 
+// KubernetesServiceNames are the names pods use for the apiserver (the
+// default/kubernetes Service) in a cluster domain; the apiserver's serving
+// certificate carries them, with the Service's cluster IP.
+func KubernetesServiceNames(clusterDomain string) []string {
+	return []string{"kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc." + clusterDomain}
+}
+
 // Write stores a pair as NAME.crt and NAME.key in dir (the key mode 0600).
 func (p *Pair) Write(dir, name string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {

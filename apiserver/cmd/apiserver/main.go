@@ -58,6 +58,8 @@ func run(args []string) error {
 	fs.StringVar(&cfg.KubeletClientKeyFile, "kubelet-client-key", "", "client key for kubelets")
 	fs.StringVar(&cfg.KubeletCAFile, "kubelet-certificate-authority", "", "CA verifying kubelets' serving certificates (empty: not verified, as upstream)")
 	fs.StringVar(&cfg.EncryptionProviderConfig, "encryption-provider-config", "", "EncryptionConfiguration file: resources to encrypt at rest (aesgcm) and their keys")
+	fs.Int64Var(&cfg.DefaultNotReadyTolerationSeconds, "default-not-ready-toleration-seconds", 300, "tolerationSeconds of the not-ready:NoExecute toleration added to pods without one")
+	fs.Int64Var(&cfg.DefaultUnreachableTolerationSeconds, "default-unreachable-toleration-seconds", 300, "tolerationSeconds of the unreachable:NoExecute toleration added to pods without one")
 	fs.StringVar(&cfg.AuthorizationMode, "authorization-mode", "RBAC", "RBAC, or AlwaysAllow to let every authenticated request through")
 	fs.StringVar(&cfg.ServiceClusterIPRange, "service-cluster-ip-range", "10.96.0.0/12", "CIDR Service cluster IPs are allocated from")
 	fs.StringVar(&cfg.ServiceNodePortRange, "service-node-port-range", "30000-32767", "range Service node ports are allocated from")
@@ -77,7 +79,7 @@ func run(args []string) error {
 		}
 		// Pods reach the apiserver as the kubernetes Service (by name or
 		// cluster IP) and at its advertised address.
-		hosts := []string{"kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"}
+		hosts := pki.KubernetesServiceNames("cluster.local")
 		if ip, err := kubernetesservice.FirstIP(cmp.Or(cfg.ServiceClusterIPRange, "10.96.0.0/12")); err == nil {
 			hosts = append(hosts, ip)
 		}

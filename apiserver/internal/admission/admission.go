@@ -15,13 +15,25 @@ import (
 // not-ready or unreachable before they are evicted (upstream's 300 s).
 const DefaultTolerationSeconds = 300
 
+// Options tune the plugins (the apiserver's --default-*-toleration-seconds).
+type Options struct {
+	// NotReadyTolerationSeconds and UnreachableTolerationSeconds bound the
+	// tolerations added for the not-ready and unreachable taints; 0 means
+	// DefaultTolerationSeconds.
+	NotReadyTolerationSeconds, UnreachableTolerationSeconds int64
+}
+
+// Admit applies the create-time admission plugins to obj with the default
+// options.
+func Admit(obj proto.Message) { Options{}.Admit(obj) }
+
 // Admit applies the create-time admission plugins to obj.
-func Admit(obj proto.Message) {
-	switch o := obj.(type) {
+func (o Options) Admit(obj proto.Message) {
+	switch obj := obj.(type) {
 	case *corev1.Pod:
-		defaultTolerations(o)
+		o.defaultTolerations(obj)
 	case *corev1.Node:
-		StampTaints(o, time.Now())
+		StampTaints(obj, time.Now())
 	}
 }
 
@@ -37,18 +49,27 @@ func StampTaints(n *corev1.Node, now time.Time) {
 
 // defaultTolerations is upstream's DefaultTolerationSeconds plugin: a pod
 // that does not tolerate the not-ready and unreachable NoExecute taints gets
-// tolerations for them bounded to 300 s, so the node lifecycle controller
-// evicts it five minutes after its node is lost.
-func defaultTolerations(pod *corev1.Pod) {
+// tolerations for them bounded to 300 s (by default), so the node lifecycle
+// controller evicts it five minutes after its node is lost.
+func (o Options) defaultTolerations(pod *corev1.Pod) {
 	if pod.Spec == nil {
 		return
 	}
-	for _, key := range []string{"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"} {
-		if tolerates(pod.Spec.Tolerations, key) {
+	for _, t := range []struct {
+		key     string
+		seconds int64
+	}{
+		{"node.kubernetes.io/not-ready", o.NotReadyTolerationSeconds},
+		{"node.kubernetes.io/unreachable", o.UnreachableTolerationSeconds},
+	} {
+		if tolerates(pod.Spec.Tolerations, t.key) {
 			continue
 		}
+		if t.seconds <= 0 {
+			t.seconds = DefaultTolerationSeconds
+		}
 		pod.Spec.Tolerations = append(pod.Spec.Tolerations, &corev1.Toleration{
-			Key: key, Operator: "Exists", Effect: "NoExecute", TolerationSeconds: proto.Int64(DefaultTolerationSeconds),
+			Key: t.key, Operator: "Exists", Effect: "NoExecute", TolerationSeconds: proto.Int64(t.seconds),
 		})
 	}
 }

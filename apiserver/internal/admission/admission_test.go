@@ -32,3 +32,15 @@ func TestDefaultTolerations(t *testing.T) {
 		}
 	}
 }
+
+func TestTolerationSecondsOptions(t *testing.T) {
+	pod := &corev1.Pod{Spec: &corev1.PodSpec{}}
+	Options{NotReadyTolerationSeconds: 30, UnreachableTolerationSeconds: 60}.Admit(pod)
+	got := map[string]int64{}
+	for _, tol := range pod.Spec.Tolerations {
+		got[tol.Key] = tol.GetTolerationSeconds()
+	}
+	if got["node.kubernetes.io/not-ready"] != 30 || got["node.kubernetes.io/unreachable"] != 60 {
+		t.Errorf("tolerations %v", got)
+	}
+}

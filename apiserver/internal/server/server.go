@@ -55,6 +55,8 @@ type Config struct {
 	Escalation interface {
 		CheckEscalation(ctx context.Context, obj proto.Message) error
 	}
+	// Admission tunes the create-time admission plugins.
+	Admission admission.Options
 }
 
 // Server is the ResourceService.
@@ -66,6 +68,7 @@ type Server struct {
 	log      *zap.Logger
 	bookmark time.Duration
 	services *alloc.Services
+	admit    admission.Options
 	escalate interface {
 		CheckEscalation(ctx context.Context, obj proto.Message) error
 	}
@@ -84,6 +87,7 @@ func New(cfg Config) *Server {
 		bookmark: cfg.BookmarkInterval,
 		services: cfg.Services,
 		escalate: cfg.Escalation,
+		admit:    cfg.Admission,
 		now:      time.Now,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flotilla_apiserver_requests_total", Help: "API requests by kind, verb and gRPC code.",
@@ -211,7 +215,7 @@ func (s *Server) Create(ctx context.Context, req *apiv1.CreateRequest) (resp *ap
 	if md.Name == "" && md.GenerateName != "" {
 		md.Name = md.GenerateName + randomSuffix()
 	}
-	admission.Admit(obj)
+	s.admit.Admit(obj)
 	if pod, ok := obj.(*corev1.Pod); ok {
 		if err := s.admitPriority(ctx, pod); err != nil {
 			return nil, err

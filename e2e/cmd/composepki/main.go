@@ -50,7 +50,9 @@ func run(args []string) error {
 	if *dir == "" {
 		return errors.New("--dir: Required value")
 	}
-	if _, _, err := pki.EnsureServing(*dir, "apiserver", strings.Split(*san, ",")...); err != nil {
+	// Pods reach the apiserver as the kubernetes Service, 10.96.0.1.
+	hosts := append(strings.Split(*san, ","), pki.KubernetesServiceNames("cluster.local")...)
+	if _, _, err := pki.EnsureServing(*dir, "apiserver", append(hosts, "10.96.0.1")...); err != nil {
 		return err
 	}
 	if _, err := pki.EnsureKey(*dir, "sa"); err != nil {

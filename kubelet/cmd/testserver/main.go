@@ -1,7 +1,11 @@
 // Command testserver is the HTTP server of the test image
 // (docker.io/flotilla/testserver): GET / answers the hostname, /echo echoes
 // the request body (or ?msg=), /healthz answers ok, /exit?code=N exits with
-// code N. It listens on $PORT (default 8080) and stops on SIGTERM.
+// code N, /api/pods?namespace=NS lists the pods of NS through the apiserver
+// as the pod's service account (in-cluster config) and answers the names,
+// or 403 with the apiserver's refusal; `testserver list-pods NS` does the
+// same once and exits 0, or 3 when refused. It listens on $PORT (default 8080)
+// and stops on SIGTERM.
 package main
 
 import (
@@ -13,11 +17,18 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
+
+	corev1 "flotilla.io/proto/flotilla/core/v1"
+	"flotilla.io/sdk/client"
 )
 
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == "list-pods" {
+		os.Exit(listPodsOnce(os.Args[2]))
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "testserver:", err)
 		os.Exit(1)
@@ -70,6 +81,19 @@ func handler(exit chan<- int) http.Handler {
 		}
 		_, _ = io.Copy(w, io.LimitReader(r.Body, 1<<20))
 	})
+	mux.HandleFunc("/api/pods", func(w http.ResponseWriter, r *http.Request) {
+		names, err := listPods(r.Context(), r.URL.Query().Get("namespace"))
+		switch {
+		case client.IsForbidden(err):
+			http.Error(w, err.Error(), http.StatusForbidden)
+		case err != nil:
+			http.Error(w, err.Error(), http.StatusBadGateway)
+		default:
+			for _, n := range names {
+				fmt.Fprintln(w, n)
+			}
+		}
+	})
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
@@ -85,4 +109,46 @@ func handler(exit chan<- int) http.Handler {
 		exit <- code
 	})
 	return mux
+}
+
+// listPods lists the pods of ns through the apiserver as the pod's service
+// account: the in-cluster config (KUBERNETES_SERVICE_*, the mounted token
+// and CA).
+func listPods(ctx context.Context, ns string) ([]string, error) {
+	cfg, err := client.InClusterConfig()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c, err := client.New(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	list, err := client.For[*corev1.Pod](c).List(ctx, client.ListOptions{Namespace: ns})
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, p := range list.Items {
+		names = append(names, p.GetMetadata().GetName())
+	}
+	return names, nil
+}
+
+// listPodsOnce is `testserver list-pods NS`: the names, exit 0; refused by
+// RBAC, exit 3; any other failure, exit 1.
+func listPodsOnce(ns string) int {
+	names, err := listPods(context.Background(), ns)
+	switch {
+	case client.IsForbidden(err):
+		fmt.Println("forbidden:", err)
+		return 3
+	case err != nil:
+		fmt.Println("error:", err)
+		return 1
+	}
+	fmt.Printf("pods in %s: %s\n", ns, strings.Join(names, " "))
+	return 0
 }
