@@ -85,6 +85,12 @@ func newCluster(t *testing.T) *cluster {
 	if _, err := rt.LoadImage(context.Background(), bytes.NewReader(runtimetest.BusyboxTar(t))); err != nil {
 		t.Fatal(err)
 	}
+	// Pods get a projected token of their service account, which the
+	// controller-manager (not running here) would make.
+	if _, err := client.For[*corev1.ServiceAccount](c).Create(context.Background(),
+		&corev1.ServiceAccount{Metadata: &metav1.ObjectMeta{Name: "default", Namespace: "default"}}); err != nil {
+		t.Fatal(err)
+	}
 	cl := &cluster{t: t, srv: srv, c: c, pods: client.For[*corev1.Pod](c), ns: ns, sock: sock}
 	cl.cfg = kubelet.Config{
 		Client: srv.Config, NodeName: node, RootDir: t.TempDir(), ContainerdAddress: sock, ContainerdNamespace: ns,

@@ -193,6 +193,11 @@ func startPods(ctx context.Context, cli *client.Client, node, name string, n int
 	if _, err := cli.Dynamic().Create(ctx, &corev1.Namespace{Metadata: &metav1.ObjectMeta{Name: ns}}); err != nil && !client.IsAlreadyExists(err) {
 		return nil, err
 	}
+	// The pods' token volume needs their service account; no
+	// controller-manager runs here to make it.
+	if _, err := cli.Dynamic().Create(ctx, &corev1.ServiceAccount{Metadata: &metav1.ObjectMeta{Name: "default", Namespace: ns}}); err != nil && !client.IsAlreadyExists(err) {
+		return nil, err
+	}
 	podsAPI := client.For[*corev1.Pod](cli)
 	list, err := podsAPI.List(ctx, client.ListOptions{Namespace: ns})
 	if err != nil {
