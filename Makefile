@@ -39,9 +39,10 @@ generate: $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc
 build: $(BIN)/etcd
 	go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ $(foreach c,$(COMMANDS),./$(c)/cmd/$(c))
 
-## test: every module's tests (integration tests run a real etcd from bin/)
+## test: every module's tests (integration tests run a real etcd from bin/;
+## kubelet tests real pods through a private containerd, see hack/test.sh)
 test: $(BIN)/etcd
-	@set -e; for m in $(MODULES); do echo "== $$m"; (cd $$m && go test -count=1 ./...); done
+	@STATE=$(STATE) hack/test.sh $(MODULES)
 
 test-%: $(BIN)/etcd
 	cd $* && go test -count=1 ./...

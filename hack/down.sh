@@ -16,6 +16,8 @@ for f in "$STATE"/pids/kubelet-*.pid; do
   rm -f "$f"
 done
 [[ -d $STATE/containerd ]] && "$(dirname "$0")/containerd.sh" stop "$STATE/containerd"
+# The one `make test` starts for the kubelet tests.
+[[ -d $STATE/test-containerd ]] && "$(dirname "$0")/containerd.sh" stop "$STATE/test-containerd"
 for name in dns proxy controller-manager scheduler apiserver etcd; do
   f="$STATE/pids/$name.pid"
   [[ -f $f ]] || continue
