@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -110,7 +111,7 @@ func runCase(ctx context.Context, binDir, name string, nodes, pods int, mkPod fu
 	if err := createNodes(ctx, cli, nodes); err != nil {
 		return nil, err
 	}
-	sched, err := startScheduler(ctx, c, binDir)
+	sched, admin, err := startSchedulerAdmin(ctx, c, binDir)
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +165,32 @@ func runCase(ctx context.Context, binDir, name string, nodes, pods int, mkPod fu
 	if res.RSS, err = sched.RSS(); err != nil {
 		return nil, err
 	}
+	if dir := os.Getenv(HeapProfileDirEnv); dir != "" {
+		if err := saveHeapProfile(admin, filepath.Join(dir, fmt.Sprintf("scheduler-heap-%d-nodes-%d-pods-%s.pb.gz", nodes, pods, strings.Fields(name)[0]))); err != nil {
+			return nil, err
+		}
+	}
 	return res, nil
+}
+
+// HeapProfileDirEnv names a directory: when set, each scheduler case saves
+// the scheduler's heap profile there after the run (go tool pprof reads it).
+const HeapProfileDirEnv = "FLOTILLA_BENCH_HEAP_DIR"
+
+func saveHeapProfile(admin, path string) error {
+	resp, err := http.Get("http://" + admin + "/debug/pprof/heap?gc=1")
+	if err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("heap profile: %s", resp.Status)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	return os.WriteFile(path, b, 0o644)
 }
 
 // createNodes makes Ready nodes of the upstream measurement's size (cpu 32,
@@ -221,20 +247,27 @@ func createPods(ctx context.Context, pods *client.Resource[*corev1.Pod], count, 
 // startScheduler runs bin/scheduler against the cluster and waits until
 // it is ready (informers synced).
 func startScheduler(ctx context.Context, c *Cluster, binDir string) (*Proc, error) {
+	p, _, err := startSchedulerAdmin(ctx, c, binDir)
+	return p, err
+}
+
+// startSchedulerAdmin is startScheduler that also returns the scheduler's
+// admin address.
+func startSchedulerAdmin(ctx context.Context, c *Cluster, binDir string) (*Proc, string, error) {
 	ca := filepath.Join(c.Dir, "bench-ca.crt")
 	if err := os.WriteFile(ca, c.Config.CAData, 0o600); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	port, err := freePort()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	admin := fmt.Sprintf("127.0.0.1:%d", port)
 	p, err := start(c.Dir, "scheduler", filepath.Join(binDir, "scheduler"),
 		"--server", c.Config.Server, "--token", c.Config.Token, "--certificate-authority", ca,
 		"--admin-address", admin, "--log-level", "warn")
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -242,13 +275,13 @@ func startScheduler(ctx context.Context, c *Cluster, binDir string) (*Proc, erro
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return p, nil
+				return p, admin, nil
 			}
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			p.Stop()
 			log, _ := os.ReadFile(filepath.Join(c.Dir, "scheduler.log"))
-			return nil, fmt.Errorf("scheduler not ready: %v\n%s", err, log)
+			return nil, "", fmt.Errorf("scheduler not ready: %v\n%s", err, log)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -33,22 +34,28 @@ type namedCheck struct {
 
 // Admin is the daemon's admin HTTP server: /metrics, /healthz, /readyz
 // (upstream's shape: 200 "ok" or 500 naming the failed checks; ?verbose
-// lists each) and /version.
+// lists each), /version and, unless turned off, Go's runtime profiles under
+// /debug/pprof/ (as upstream components serve them with --profiling).
 type Admin struct {
 	addr      string
 	component string
 	reg       *prometheus.Registry
 	log       *zap.Logger
+	profiling bool
 
 	mu      sync.RWMutex
 	healthz []namedCheck
 	readyz  []namedCheck
 }
 
-// NewAdmin makes the admin server; Start serves it on addr.
+// NewAdmin makes the admin server, profiling on; Start serves it on addr.
 func NewAdmin(addr, component string, reg *prometheus.Registry, log *zap.Logger) *Admin {
-	return &Admin{addr: addr, component: component, reg: reg, log: log}
+	return &Admin{addr: addr, component: component, reg: reg, log: log, profiling: true}
 }
+
+// SetProfiling turns the /debug/pprof/ endpoints on or off. Call it before
+// Handler or Start.
+func (a *Admin) SetProfiling(on bool) { a.profiling = on }
 
 // AddHealthz adds a liveness check: failing it gets the process restarted.
 func (a *Admin) AddHealthz(name string, c Check) {
@@ -89,6 +96,15 @@ func (a *Admin) Handler() http.Handler {
 			version.Info
 		}{a.component, v})
 	})
+	if a.profiling {
+		// Index also serves the named profiles: heap, allocs, goroutine, ...
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 

@@ -164,6 +164,36 @@ func TestAdmin(t *testing.T) {
 	}
 }
 
+func TestAdminProfiling(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		path string
+		code int
+		want string
+	}{
+		{nil, "/debug/pprof/", 200, "heap"},
+		{nil, "/debug/pprof/heap?debug=1", 200, "heap profile:"},
+		{nil, "/debug/pprof/goroutine?debug=1", 200, "goroutine profile:"},
+		{nil, "/debug/pprof/cmdline", 200, ""},
+		{nil, "/debug/pprof/nosuch", 404, "Unknown profile"},
+		{[]string{"--profiling=false"}, "/debug/pprof/", 404, ""},
+		{[]string{"--profiling=false"}, "/debug/pprof/heap", 404, ""},
+	} {
+		admin := parse(t, tc.args...).NewAdmin("x", component.NewRegistry("x"), zap.NewNop())
+		srv := httptest.NewServer(admin.Handler())
+		resp, err := http.Get(srv.URL + tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		srv.Close()
+		if resp.StatusCode != tc.code || !strings.Contains(string(b), tc.want) {
+			t.Errorf("%v GET %s = %d %.80q, want %d containing %q", tc.args, tc.path, resp.StatusCode, b, tc.code, tc.want)
+		}
+	}
+}
+
 func TestAdminServeStopsOnCancel(t *testing.T) {
 	admin := component.NewAdmin("", "x", component.NewRegistry("x"), zap.NewNop())
 	lis, err := net.Listen("tcp", "127.0.0.1:0")

@@ -24,6 +24,8 @@ import (
 // Options are the flags every daemon shares. Bind them with AddFlags.
 type Options struct {
 	AdminAddr string
+	// Profiling serves /debug/pprof/ on the admin server (default on).
+	Profiling bool
 	LogLevel  string
 	LogFormat string
 
@@ -46,6 +48,7 @@ type Options struct {
 // AddFlags binds the options to fs with the given default admin address.
 func (o *Options) AddFlags(fs *flag.FlagSet, defaultAdminAddr string) {
 	fs.StringVar(&o.AdminAddr, "admin-address", defaultAdminAddr, "address serving /metrics, /healthz, /readyz and /version")
+	fs.BoolVar(&o.Profiling, "profiling", true, "serve Go runtime profiles under /debug/pprof/ on the admin address")
 	fs.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&o.LogFormat, "log-format", "json", "log format: json or console")
 	fs.StringVar(&o.Config, "config", "", "apiserver client config file (default $"+client.ConfigEnv+" or ~/.flotilla/config)")
@@ -58,6 +61,14 @@ func (o *Options) AddFlags(fs *flag.FlagSet, defaultAdminAddr string) {
 	fs.DurationVar(&o.LeaseDuration, "leader-elect-lease-duration", leaderelection.DefaultLeaseDuration, "how long others wait before taking over an unrenewed lease")
 	fs.DurationVar(&o.RenewDeadline, "leader-elect-renew-deadline", leaderelection.DefaultRenewDeadline, "how long the leader retries renewing before giving up")
 	fs.DurationVar(&o.RetryPeriod, "leader-elect-retry-period", leaderelection.DefaultRetryPeriod, "wait between leader election attempts")
+}
+
+// NewAdmin makes the admin server on AdminAddr, with profiling as the
+// --profiling flag says.
+func (o *Options) NewAdmin(component string, reg *prometheus.Registry, log *zap.Logger) *Admin {
+	a := NewAdmin(o.AdminAddr, component, reg, log)
+	a.SetProfiling(o.Profiling)
+	return a
 }
 
 // Logger builds the process logger from LogLevel and LogFormat, naming the

@@ -65,6 +65,6 @@ func run(args []string) error {
 		},
 		Log:      log,
 		Registry: reg,
-		Admin:    component.NewAdmin(opts.AdminAddr, "scheduler", reg, log),
+		Admin:    opts.NewAdmin("scheduler", reg, log),
 	})
 }
