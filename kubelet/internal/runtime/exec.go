@@ -23,8 +23,20 @@ import (
 )
 
 // ErrNotFound: no such pod container on this node (os.ErrNotExist, which
-// the kubelet API answers as NotFound).
-var ErrNotFound = fmt.Errorf("container not found: %w", os.ErrNotExist)
+// the kubelet API answers as NotFound). Errors wrapping it say which
+// container and why; they match both ErrNotFound and os.ErrNotExist.
+var ErrNotFound error = notFound("container not found")
+
+type notFound string
+
+func (e notFound) Error() string { return string(e) }
+
+func (e notFound) Is(target error) bool { return target == os.ErrNotExist || target == ErrNotFound }
+
+// waitingToStart is upstream's answer for a container not created yet.
+func waitingToStart(container, namespace, pod string) error {
+	return notFound(fmt.Sprintf("container %q in pod %s/%s is waiting to start (not created on this node yet)", container, namespace, pod))
+}
 
 // find returns the containers of one pod's container by its labels,
 // oldest attempt first. An empty container name means the pod's only app
@@ -95,9 +107,9 @@ func (r *Runtime) LogPath(namespace, pod, container string, previous bool) (stri
 	}
 	if i < 0 || cs[i].LogPath == "" {
 		if previous {
-			return "", fmt.Errorf("previous terminated container %q in pod %q: %w", container, pod, ErrNotFound)
+			return "", notFound(fmt.Sprintf("previous terminated container %q in pod %s/%s not found", container, namespace, pod))
 		}
-		return "", fmt.Errorf("container %q in pod %s/%s: %w", container, namespace, pod, ErrNotFound)
+		return "", waitingToStart(container, namespace, pod)
 	}
 	return cs[i].LogPath, nil
 }
@@ -108,7 +120,7 @@ func (r *Runtime) runningTask(ctx context.Context, byUID, namespace, pod, contai
 		return nil, nil, err
 	}
 	if len(cs) == 0 {
-		return nil, nil, fmt.Errorf("container %q in pod %s/%s: %w", container, namespace, pod, ErrNotFound)
+		return nil, nil, waitingToStart(container, namespace, pod)
 	}
 	last := cs[len(cs)-1]
 	c, err := r.client.LoadContainer(r.ctx(ctx), last.ID)
