@@ -53,7 +53,8 @@ node_ip=${node_ip:-127.0.0.1}
 # The apiserver makes its CA and serving certificate in --cert-dir when absent.
 launch apiserver "$BIN/apiserver" --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
   --bind-address "0.0.0.0:$API_PORT" --advertise-address "$node_ip" --admin-address "127.0.0.1:$API_ADMIN_PORT" \
-  --cert-dir "$STATE/pki" --token-file "$STATE/pki/tokens.csv"
+  --cert-dir "$STATE/pki" --token-file "$STATE/pki/tokens.csv" \
+  --kubelet-certificate-authority "$STATE/pki/ca.crt"
 
 for _ in $(seq 1 100); do [[ -f $STATE/pki/ca.crt ]] && break; sleep 0.1; done
 [[ -f $STATE/pki/ca.crt ]] || { echo "apiserver did not write its CA; see $STATE/logs/apiserver.log" >&2; exit 1; }
@@ -123,6 +124,10 @@ if [[ ! -f $images/busybox-1.35.tar || ! -f $images/testserver.tar ||
 fi
 for i in $(seq 0 $((NODES - 1))); do
   ns=flotilla-node-$i
+  # The kubelet's serving certificate, signed by the cluster CA, so the
+  # apiserver verifies the kubelet it sends logs/exec to.
+  (cd "$(dirname "$0")/.." && go run ./e2e/cmd/kubeletcert --ca-dir "$STATE/pki" --out "$STATE/kubelet/node-$i/pki" \
+    --node "node-$i" --hosts "$node_ip,127.0.0.1,localhost,node-$i" >/dev/null)
   for tar in "$images"/busybox-1.35.tar "$images"/testserver.tar; do
     ctr --address "$containerd_sock" --namespace "$ns" images import --snapshotter overlayfs "$tar" >/dev/null
   done
@@ -130,7 +135,8 @@ for i in $(seq 0 $((NODES - 1))); do
     --root-dir "$STATE/kubelet/node-$i" --containerd "$containerd_sock" --containerd-namespace "$ns" \
     --pod-cidr "$POD_CIDR_PREFIX.$i.0/24" --bridge-name "$BRIDGE_PREFIX$i" --cluster-dns "$CLUSTER_DNS" --cluster-domain cluster.local \
     --port $((KUBELET_PORT + 10 * i)) --admin-address "127.0.0.1:$((KUBELET_ADMIN_PORT + 10 * i))" \
-    --client-ca-file "$STATE/pki/ca.crt"
+    --client-ca-file "$STATE/pki/ca.crt" \
+    --tls-cert-file "$STATE/kubelet/node-$i/pki/kubelet.crt" --tls-private-key-file "$STATE/kubelet/node-$i/pki/kubelet.key"
 done
 for _ in $(seq 1 600); do
   ready=$("$BIN/flotctl" --config "$CONFIG" get nodes --no-headers 2>/dev/null | awk '$2=="Ready"' | wc -l || true)
