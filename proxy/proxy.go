@@ -72,8 +72,9 @@ type dataplane interface {
 	Full(desired map[string][]model.ServicePort) error
 	// Update changes the given services only; nil ports remove one.
 	Update(changes map[string][]model.ServicePort) error
-	// Counts reports what is programmed: services, rules, map elements.
-	Counts() (services, rules, elements int)
+	// Counts reports what is programmed: services, rules, map elements
+	// and endpoints.
+	Counts() (services, rules, elements, endpoints int)
 	Close()
 }
 
@@ -348,10 +349,11 @@ func (p *proxier) done(dirty map[string]time.Time, kind string, start time.Time)
 			p.cfg.OnProgrammed(key, lat)
 		}
 	}
-	svcs, rules, elems := p.dp.Counts()
+	svcs, rules, elems, eps := p.dp.Counts()
 	p.m.programmed.WithLabelValues("services").Set(float64(svcs))
 	p.m.programmed.WithLabelValues("rules").Set(float64(rules))
 	p.m.programmed.WithLabelValues("map_elements").Set(float64(elems))
+	p.m.programmed.WithLabelValues("endpoints").Set(float64(eps))
 }
 
 type metrics struct {
@@ -374,7 +376,7 @@ func newMetrics(reg prometheus.Registerer, mode string) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 17),
 		}),
 		programmed: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "flotilla_proxy_programmed", Help: "What the data plane holds: services, rules, map_elements.",
+			Name: "flotilla_proxy_programmed", Help: "What the data plane holds: services, rules, map_elements, endpoints.",
 			ConstLabels: prometheus.Labels{"mode": mode},
 		}, []string{"object"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -431,6 +433,6 @@ func (n *nft) Update(changes map[string][]model.ServicePort) error {
 	return n.conn.Apply(ops)
 }
 
-func (n *nft) Counts() (int, int, int) { return n.state.Counts() }
+func (n *nft) Counts() (int, int, int, int) { return n.state.Counts() }
 
 func (n *nft) Close() { n.conn.Close() }

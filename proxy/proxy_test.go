@@ -306,11 +306,11 @@ func testProxy(t *testing.T, mode string, subnet int) {
 		})
 	})
 	t.Run("drift is repaired by the full sync", func(t *testing.T) {
-		// Someone flushes the service map behind the proxy's back; a
+		// Someone flushes the endpoint map behind the proxy's back; a
 		// restart (full sync at start) repairs it.
-		e.net.Exec("nft", "flush", "map", "ip", "flotilla-proxy", "service-ips")
+		e.net.Exec("nft", "flush", "map", "ip", "flotilla-proxy", "ip-endpoints")
 		if _, err := testnet.Get(e.client, web); err == nil {
-			t.Fatal("reached web with the service map flushed")
+			t.Fatal("reached web with the endpoint map flushed")
 		}
 		stop()
 		stop = e.runProxy(mode)

@@ -40,7 +40,7 @@ type ProxyResult struct {
 	// FullSync is one full sync at the largest size: rewriting an existing
 	// table (a restart) and building it into an empty namespace.
 	FullSyncRewrite, FullSyncEmpty time.Duration
-	Rules                          int
+	Rules, Elements                int
 }
 
 // Print writes the results as a table.
@@ -54,7 +54,7 @@ func (r *ProxyResult) Print(w io.Writer) {
 		fmt.Fprintf(w, "  %-58s %s\n", fmt.Sprintf("network programming latency p50 / p99, %d services", c.Services), c.Latency)
 	}
 	last := r.Cases[len(r.Cases)-1].Services
-	fmt.Fprintf(w, "  %-58s %.2fs (%d rules)\n", fmt.Sprintf("full sync of %d services, rewriting the table", last), r.FullSyncRewrite.Seconds(), r.Rules)
+	fmt.Fprintf(w, "  %-58s %.2fs (%d rules, %d map elements)\n", fmt.Sprintf("full sync of %d services, rewriting the table", last), r.FullSyncRewrite.Seconds(), r.Rules, r.Elements)
 	fmt.Fprintf(w, "  %-58s %.2fs\n", fmt.Sprintf("full sync of %d services, into an empty namespace", last), r.FullSyncEmpty.Seconds())
 }
 
@@ -116,9 +116,9 @@ func Proxy(ctx context.Context, binDir string, sizes []int, changes int, progres
 		r.Cases = append(r.Cases, ProxyCase{Services: size, Latency: lat})
 	}
 	stopProxy()
-	if _, n := gauge(reg, "flotilla_proxy_programmed", "rules"); n > 0 {
-		r.Rules = int(n)
-	}
+	_, rules := gauge(reg, "flotilla_proxy_programmed", "rules")
+	_, elems := gauge(reg, "flotilla_proxy_programmed", "map_elements")
+	r.Rules, r.Elements = int(rules), int(elems)
 
 	fmt.Fprintln(progress, "proxy: full sync rewriting the table ...")
 	if r.FullSyncRewrite, err = fullSync(ctx, c, nsPath, created); err != nil {
@@ -223,9 +223,8 @@ func createServices(ctx context.Context, cli *client.Client, from, to int) error
 func waitProgrammed(ctx context.Context, reg *prometheus.Registry, services int) error {
 	deadline := time.Now().Add(10 * time.Minute)
 	for {
-		// Every service programmed with all its endpoints: two rules in
-		// its service chain, two in each endpoint chain.
-		if _, n := gauge(reg, "flotilla_proxy_programmed", "rules"); int(n) >= services*(2+2*benchEndpoints) {
+		// Every service programmed with all its endpoints.
+		if _, n := gauge(reg, "flotilla_proxy_programmed", "endpoints"); int(n) >= services*benchEndpoints {
 			return nil
 		}
 		if time.Now().After(deadline) {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -89,7 +90,8 @@ func (c *Conn) Close() {
 func (c *Conn) Probe() error {
 	t := &nftables.Table{Name: nftrules.Table + "-probe", Family: nftables.TableFamilyIPv4}
 	probe := &Conn{nft: c.nft, table: t}
-	probe.ensureBase()
+	probe.ensureBase(netip.Prefix{})
+	probe.queue(nftrules.Op{Kind: nftrules.WriteChain, Chain: nftrules.EndpointsChain([]int{1})})
 	probe.writeMap(nftrules.Set{Name: "eps-probe", Kind: nftrules.EndpointMap})
 	c.nft.DelTable(t)
 	if err := c.nft.Flush(); err != nil {
@@ -166,9 +168,17 @@ func (c *Conn) Read() (nftrules.Kernel, error) {
 	if err != nil {
 		return k, fmt.Errorf("list sets: %w", err)
 	}
+	fixed := map[string]bool{}
 	for _, s := range sets {
 		if nftrules.Owned(s.Name) {
 			k.Sets[s.Name] = true
+		}
+		fixed[s.Name] = true
+	}
+	for _, m := range nftrules.SharedMaps {
+		if !fixed[m] {
+			k.Outdated = true
+			return k, nil
 		}
 	}
 	for _, m := range nftrules.SharedMaps {
@@ -187,8 +197,10 @@ func (c *Conn) Read() (nftrules.Kernel, error) {
 
 func (c *Conn) queue(op nftrules.Op) {
 	switch op.Kind {
+	case nftrules.DeleteTable:
+		c.nft.DelTable(c.table)
 	case nftrules.EnsureBase:
-		c.ensureBase()
+		c.ensureBase(op.ClusterCIDR)
 	case nftrules.AddSet:
 		_ = c.nft.AddSet(c.serviceSet(op.Set), nil)
 	case nftrules.AddChain:
@@ -233,40 +245,75 @@ func (c *Conn) writeMap(s nftrules.Set) {
 func byMap(elems []nftrules.Element) map[string][]nftables.SetElement {
 	out := map[string][]nftables.SetElement{}
 	for _, e := range elems {
-		out[e.Map] = append(out[e.Map], nftables.SetElement{Key: elementKey(e), VerdictData: &expr.Verdict{Kind: expr.VerdictGoto, Chain: e.Goto}})
+		el := nftables.SetElement{Key: elementKey(e)}
+		switch l := nftrules.LayoutOf(e.Map); {
+		case l.Verdict:
+			el.VerdictData = &expr.Verdict{Kind: expr.VerdictGoto, Chain: e.Goto}
+		case l.Endpoint:
+			ip := e.Endpoint.Addr().As4()
+			el.Val = binary.BigEndian.AppendUint16(ip[:], e.Endpoint.Port())
+			el.Val = append(el.Val, 0, 0)
+		}
+		out[e.Map] = append(out[e.Map], el)
 	}
 	return out
 }
 
-// elementKey encodes a concatenated key: each field padded to 4 bytes.
+// elementKey encodes a concatenated key: each field padded to 4 bytes;
+// the endpoint count and index in host order (numgen's).
 func elementKey(e nftrules.Element) []byte {
+	l := nftrules.LayoutOf(e.Map)
 	var k []byte
-	if e.IP.IsValid() {
+	if l.IP || l.Hairpin {
 		ip := e.IP.As4()
 		k = append(k, ip[:]...)
 	}
+	if l.Hairpin {
+		ip := e.IP.As4()
+		return append(k, ip[:]...)
+	}
 	k = append(k, byte(e.Proto), 0, 0, 0)
 	k = binary.BigEndian.AppendUint16(k, e.Port)
-	return append(k, 0, 0)
+	k = append(k, 0, 0)
+	if l.Endpoint {
+		k = binary.NativeEndian.AppendUint32(k, uint32(e.N))
+		k = binary.NativeEndian.AppendUint32(k, uint32(e.Index))
+	}
+	return k
 }
 
 func decodeElement(m string, e nftables.SetElement) (nftrules.Element, bool) {
 	el := nftrules.Element{Map: m}
+	l := nftrules.LayoutOf(m)
 	k := e.Key
-	if m == nftrules.MapServiceIPs || m == nftrules.MapNoEndpointServices {
-		if len(k) < 12 {
+	if l.IP || l.Hairpin {
+		if len(k) < 4 {
 			return el, false
 		}
 		el.IP = netip.AddrFrom4([4]byte(k[:4]))
 		k = k[4:]
+	}
+	if l.Hairpin {
+		return el, len(k) == 4 && netip.AddrFrom4([4]byte(k)) == el.IP
 	}
 	if len(k) < 8 {
 		return el, false
 	}
 	el.Proto = model.Proto(k[0])
 	el.Port = binary.BigEndian.Uint16(k[4:6])
-	el.Goto = verdictChain(e)
-	return el, el.Goto != ""
+	k = k[8:]
+	switch {
+	case l.Endpoint:
+		if len(k) < 8 || len(e.Val) < 6 {
+			return el, false
+		}
+		el.N, el.Index = int(binary.NativeEndian.Uint32(k)), int(binary.NativeEndian.Uint32(k[4:]))
+		el.Endpoint = netip.AddrPortFrom(netip.AddrFrom4([4]byte(e.Val[:4])), binary.BigEndian.Uint16(e.Val[4:6]))
+	case l.Verdict:
+		el.Goto = verdictChain(e)
+		return el, el.Goto != ""
+	}
+	return el, true
 }
 
 // verdictChain reads the chain of a vmap element: the library leaves the
@@ -289,12 +336,26 @@ func verdictChain(e nftables.SetElement) string {
 }
 
 func (c *Conn) sharedSet(name string) *nftables.Set {
-	s := &nftables.Set{Table: c.table, Name: name, IsMap: true, DataType: nftables.TypeVerdict, Concatenation: true}
-	if name == nftrules.MapServiceIPs || name == nftrules.MapNoEndpointServices {
-		s.KeyType, _ = nftables.ConcatSetType(nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService)
-	} else {
-		s.KeyType, _ = nftables.ConcatSetType(nftables.TypeInetProto, nftables.TypeInetService)
+	l := nftrules.LayoutOf(name)
+	s := &nftables.Set{Table: c.table, Name: name, Concatenation: true}
+	var key []nftables.SetDatatype
+	switch {
+	case l.Hairpin:
+		key = []nftables.SetDatatype{nftables.TypeIPAddr, nftables.TypeIPAddr}
+	case l.IP:
+		key = []nftables.SetDatatype{nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService}
+	default:
+		key = []nftables.SetDatatype{nftables.TypeInetProto, nftables.TypeInetService}
 	}
+	if l.Endpoint {
+		key = append(key, nftables.TypeMark, nftables.TypeMark) // 32-bit, host order; nft lists "integer" keys of unknown size badly
+		s.IsMap = true
+		s.DataType, _ = nftables.ConcatSetType(nftables.TypeIPAddr, nftables.TypeInetService)
+	}
+	if l.Verdict {
+		s.IsMap, s.DataType = true, nftables.TypeVerdict
+	}
+	s.KeyType, _ = nftables.ConcatSetType(key...)
 	return s
 }
 
@@ -307,7 +368,7 @@ func (c *Conn) serviceSet(s nftrules.Set) *nftables.Set {
 
 // ensureBase (re)creates the table, the fixed chains and shared maps, and
 // rewrites the fixed chains' rules.
-func (c *Conn) ensureBase() {
+func (c *Conn) ensureBase(clusterCIDR netip.Prefix) {
 	c.nft.AddTable(c.table)
 	for _, m := range nftrules.SharedMaps {
 		_ = c.nft.AddSet(c.sharedSet(m), nil)
@@ -329,9 +390,17 @@ func (c *Conn) ensureBase() {
 		}
 	}
 	jump := func(chain string) []expr.Any { return []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: chain}} }
-	// Regular chains first: base chains jump to them.
+	markJump := jump(nftrules.ChainMarkMasquerade)
+	lookup := func(set string) *expr.Lookup { return &expr.Lookup{SourceRegister: 1, SetName: set} }
+	rule := func(parts ...[]expr.Any) []expr.Any { return slices.Concat(parts...) }
+	one := func(e ...expr.Any) []expr.Any { return e }
+	// Regular chains first: base chains jump to them. The endpoints chain
+	// is written by its own op (rules per endpoint count).
+	c.nft.AddChain(&nftables.Chain{Name: nftrules.ChainEndpoints, Table: c.table})
 	regular(nftrules.ChainMarkMasquerade, setMark(^uint32(nftrules.MasqueradeMark), nftrules.MasqueradeMark))
 	regular(nftrules.ChainMasquerading,
+		rule(ctStatus(ipsDstNAT), // hairpin: DNATed back to its source
+			one(saddr(), &expr.Payload{DestRegister: 9, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4}, lookup(nftrules.SetHairpin), &expr.Masq{FullyRandom: true})),
 		[]expr.Any{
 			&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
 			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: binaryutil.NativeEndian.PutUint32(nftrules.MasqueradeMark), Xor: make([]byte, 4)},
@@ -349,13 +418,21 @@ func (c *Conn) ensureBase() {
 		},
 		[]expr.Any{&expr.Reject{Type: unix.NFT_REJECT_ICMP_UNREACH, Code: 3}}, // port unreachable
 	)
+	fromOutside := markJump // no cluster CIDR: masquerade all
+	if clusterCIDR.IsValid() {
+		fromOutside = rule(one(saddr()), notIn(clusterCIDR), markJump)
+	}
 	regular(nftrules.ChainServices,
-		append(daddrProtoPort(), lookupVmap(nftrules.MapServiceIPs)),
-		append(append(fibLocal(), protoPort(1)...), lookupVmap(nftrules.MapServiceNodePorts)),
+		rule(daddrProtoPort(), one(lookupVmap(nftrules.MapServiceIPs))),
+		rule(fibLocal(), protoPort(1), one(lookupVmap(nftrules.MapServiceNodePorts))),
+		rule(daddrProtoPort(), one(lookup(nftrules.SetClusterIPs)), fromOutside),
+		rule(daddrProtoPort(), one(lookup(nftrules.SetExternalIPs)), markJump),
+		rule(fibLocal(), protoPort(1), one(lookup(nftrules.SetNodePorts)), markJump),
+		one(&expr.Verdict{Kind: expr.VerdictGoto, Chain: nftrules.ChainEndpoints}),
 	)
 	regular(nftrules.ChainEndpointsCheck,
-		append(daddrProtoPort(), lookupVmap(nftrules.MapNoEndpointServices)),
-		append(append(fibLocal(), protoPort(1)...), lookupVmap(nftrules.MapNoEndpointNodePort)),
+		rule(daddrProtoPort(), one(lookup(nftrules.SetRejectIPs)), jump(nftrules.ChainReject)),
+		rule(fibLocal(), protoPort(1), one(lookup(nftrules.SetRejectNodePorts)), jump(nftrules.ChainReject)),
 	)
 	newConn := []expr.Any{
 		&expr.Ct{Key: expr.CtKeySTATE, Register: 1},
@@ -369,6 +446,27 @@ func (c *Conn) ensureBase() {
 	base("filter-input", nftables.ChainTypeFilter, nftables.ChainHookInput, -110, newConn)
 	base("filter-forward", nftables.ChainTypeFilter, nftables.ChainHookForward, -110, newConn)
 	base("filter-output", nftables.ChainTypeFilter, nftables.ChainHookOutput, -110, newConn)
+}
+
+// ipsDstNAT is the conntrack status bit of a destination-NATed connection.
+const ipsDstNAT = 1 << 5
+
+// ctStatus matches connections with the conntrack status bit set.
+func ctStatus(bit uint32) []expr.Any {
+	return []expr.Any{
+		&expr.Ct{Key: expr.CtKeySTATUS, Register: 1},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: binaryutil.NativeEndian.PutUint32(bit), Xor: make([]byte, 4)},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)},
+	}
+}
+
+// notIn matches register 1 (an IPv4 address) outside prefix.
+func notIn(prefix netip.Prefix) []expr.Any {
+	net := prefix.Masked().Addr().As4()
+	return []expr.Any{
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: maskBytes(prefix.Bits()), Xor: make([]byte, 4)},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: net[:]},
+	}
 }
 
 // setMark is meta mark set meta mark & and ^ xor.
@@ -418,12 +516,7 @@ func ruleExprs(r nftrules.Rule) []expr.Any {
 	markJump := &expr.Verdict{Kind: expr.VerdictJump, Chain: nftrules.ChainMarkMasquerade}
 	switch r.Kind {
 	case nftrules.MasqueradeUnlessFrom:
-		mask := netip.PrefixFrom(netip.IPv4Unspecified(), r.Prefix.Bits())
-		m := maskBytes(mask.Bits())
-		net := r.Prefix.Masked().Addr().As4()
-		return []expr.Any{saddr(),
-			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: m, Xor: make([]byte, 4)},
-			&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: net[:]}, markJump}
+		return slices.Concat([]expr.Any{saddr()}, notIn(r.Prefix), []expr.Any{markJump})
 	case nftrules.MasqueradeAll:
 		return []expr.Any{markJump}
 	case nftrules.MasqueradeIfFrom:
@@ -448,8 +541,27 @@ func ruleExprs(r nftrules.Rule) []expr.Any {
 		}
 	case nftrules.Goto:
 		return []expr.Any{&expr.Verdict{Kind: expr.VerdictGoto, Chain: r.Chain}}
+	case nftrules.BalanceIPs:
+		// Key in 32-bit registers 8..12: daddr . l4proto . dport . N . index.
+		return slices.Concat(daddrProtoPort(), balance(11, r.N, nftrules.MapIPEndpoints))
+	case nftrules.BalanceNodePorts:
+		// Key in 32-bit registers 8..11: l4proto . dport . N . index.
+		return slices.Concat(fibLocal(), protoPort(1), balance(10, r.N, nftrules.MapNodePortEndpoints))
 	}
 	return nil
+}
+
+// balance completes a key whose frontend fields end before 32-bit
+// register reg: the endpoint count n and numgen inc mod n follow, the
+// endpoint map gives address . port in registers 8 and 9, and dnat sends
+// the packet there.
+func balance(reg uint32, n int, m string) []expr.Any {
+	return []expr.Any{
+		&expr.Immediate{Register: reg, Data: binaryutil.NativeEndian.PutUint32(uint32(n))},
+		&expr.Numgen{Register: reg + 1, Modulus: uint32(n), Type: unix.NFT_NG_INCREMENTAL},
+		&expr.Lookup{SourceRegister: 1, SetName: m, DestRegister: 1, IsDestRegSet: true},
+		&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegProtoMin: 9, Specified: true},
+	}
 }
 
 func maskBytes(bits int) []byte {

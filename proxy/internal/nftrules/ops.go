@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -15,9 +16,11 @@ type OpKind int
 
 // Operations, in the order a batch must run them (see Phase).
 const (
+	// DeleteTable removes a table of an older layout (full sync only).
+	DeleteTable OpKind = iota + 1
 	// EnsureBase creates the table, its fixed chains and shared maps if
 	// missing and rewrites the fixed chains' rules.
-	EnsureBase OpKind = iota + 1
+	EnsureBase
 	// AddSet creates a per-service set (a no-op if it exists).
 	AddSet
 	// AddChain creates a regular chain (a no-op if it exists).
@@ -42,6 +45,9 @@ type Op struct {
 	Chain    Chain     // AddChain (name only), WriteChain, DeleteChain (name only)
 	Set      Set       // AddSet, WriteMap, DeleteSet
 	Elements []Element // AddElements, DeleteElements
+	// ClusterCIDR (EnsureBase): traffic to a cluster IP from elsewhere is
+	// masqueraded; unset masquerades all of it.
+	ClusterCIDR netip.Prefix
 }
 
 // Messages is about how many netlink messages the op takes.
@@ -60,6 +66,8 @@ func (o Op) Messages() int {
 // String is the op in nft-like syntax, one line per message.
 func (o Op) String() string {
 	switch o.Kind {
+	case DeleteTable:
+		return "delete table"
 	case EnsureBase:
 		return "ensure base"
 	case AddSet:
@@ -158,12 +166,12 @@ func Diff(old, new Objects) []Op {
 	newElems := index(new.Elements, Element.Key)
 	var del, add []Element
 	for _, e := range old.Elements {
-		if n, ok := newElems[e.Key()]; !ok || n.Goto != e.Goto {
+		if n, ok := newElems[e.Key()]; !ok || n.Data() != e.Data() {
 			del = append(del, e)
 		}
 	}
 	for _, e := range new.Elements {
-		if o, ok := oldElems[e.Key()]; !ok || o.Goto != e.Goto {
+		if o, ok := oldElems[e.Key()]; !ok || o.Data() != e.Data() {
 			add = append(add, e)
 		}
 	}
@@ -204,32 +212,45 @@ func SortOps(ops []Op) {
 }
 
 // State is what the proxy believes the kernel holds, per service
-// (namespace/name), plus who owns each shared map key: two services
-// claiming one IP:port (a misconfiguration) must not fail every batch.
+// (namespace/name), plus who owns each frontend (two services claiming
+// one IP:port, a misconfiguration, must not fail every batch), how many
+// services hold each shared element, and the endpoint counts the
+// endpoints chain balances for.
 type State struct {
 	opts     Options
 	services map[string]Objects
-	owners   map[string]string // element key -> service
+	owners   map[string]string // frontend -> service
+	refs     map[string]int    // shared element key -> holders
+	counts   map[int]int       // endpoint count -> frontends balanced so
+	balanced []int             // endpoint counts the kernel's chain has, sorted
 }
 
 // NewState is an empty state.
 func NewState(opts Options) *State {
-	return &State{opts: opts, services: map[string]Objects{}, owners: map[string]string{}}
+	s := &State{opts: opts}
+	s.reset()
+	return s
+}
+
+func (s *State) reset() {
+	s.services, s.owners, s.refs, s.counts, s.balanced = map[string]Objects{}, map[string]string{}, map[string]int{}, map[int]int{}, nil
 }
 
 // Services is how many services the state holds.
 func (s *State) Services() int { return len(s.services) }
 
-// Counts reports the services, the rules of their chains and their shared
-// map elements.
-func (s *State) Counts() (services, rules, elements int) {
+// Counts reports the services, the rules of their chains (including the
+// endpoints chain), their map elements (shared ones once) and the
+// endpoints programmed.
+func (s *State) Counts() (services, rules, elements, endpoints int) {
 	for _, o := range s.services {
 		for _, c := range o.Chains {
 			rules += len(c.Rules)
 		}
 		elements += len(o.Elements)
+		endpoints += o.Endpoints
 	}
-	return len(s.services), rules, elements
+	return len(s.services), rules + 2*len(s.balanced), elements + len(s.refs), endpoints
 }
 
 func (s *State) objects(service string, ports []model.ServicePort) Objects {
@@ -238,8 +259,10 @@ func (s *State) objects(service string, ports []model.ServicePort) Objects {
 		po := ObjectsFor(sp, s.opts)
 		o.Chains = append(o.Chains, po.Chains...)
 		o.Sets = append(o.Sets, po.Sets...)
+		o.Shared = append(o.Shared, po.Shared...)
+		o.Endpoints += po.Endpoints
 		for _, e := range po.Elements {
-			if owner, ok := s.owners[e.Key()]; ok && owner != service {
+			if owner, ok := s.owners[e.Frontend()]; ok && owner != service {
 				continue // first come, first served
 			}
 			o.Elements = append(o.Elements, e)
@@ -248,32 +271,77 @@ func (s *State) objects(service string, ports []model.ServicePort) Objects {
 	return o
 }
 
-func (s *State) record(service string, o Objects) {
-	for _, e := range s.services[service].Elements {
-		delete(s.owners, e.Key())
+// record makes o the service's objects and returns the shared elements
+// that appeared (no holder before) and disappeared (none left).
+func (s *State) record(service string, o Objects) (added, removed []Element) {
+	old := s.services[service]
+	for _, e := range old.Elements {
+		delete(s.owners, e.Frontend())
+		if m := LayoutOf(e.Map); m.Endpoint && e.Index == 0 {
+			if s.counts[e.N]--; s.counts[e.N] <= 0 {
+				delete(s.counts, e.N)
+			}
+		}
 	}
-	if len(o.Chains)+len(o.Sets)+len(o.Elements) == 0 {
-		delete(s.services, service)
-		return
+	for _, e := range o.Shared {
+		if s.refs[e.Key()]++; s.refs[e.Key()] == 1 {
+			added = append(added, e)
+		}
+	}
+	for _, e := range old.Shared {
+		if s.refs[e.Key()]--; s.refs[e.Key()] == 0 {
+			delete(s.refs, e.Key())
+			removed = append(removed, e)
+		}
 	}
 	for _, e := range o.Elements {
-		s.owners[e.Key()] = service
+		s.owners[e.Frontend()] = service
+		if m := LayoutOf(e.Map); m.Endpoint && e.Index == 0 {
+			s.counts[e.N]++
+		}
 	}
-	s.services[service] = o
+	if len(o.Chains)+len(o.Sets)+len(o.Elements)+len(o.Shared) == 0 {
+		delete(s.services, service)
+	} else {
+		s.services[service] = o
+	}
+	return added, removed
 }
 
 // Update sets one service's ports (none: the service is gone) and returns
-// the ops that bring the kernel along: only that service's objects.
+// the ops that bring the kernel along: only that service's objects, and a
+// rule for an endpoint count no service had before.
 func (s *State) Update(service string, ports []model.ServicePort) []Op {
 	o := s.objects(service, ports)
 	ops := Diff(s.services[service], o)
-	s.record(service, o)
+	added, removed := s.record(service, o)
+	if len(removed) > 0 {
+		ops = append(ops, Op{Kind: DeleteElements, Elements: removed})
+	}
+	if len(added) > 0 {
+		ops = append(ops, Op{Kind: AddElements, Elements: added})
+	}
+	// The endpoints chain only grows here; a full sync trims it.
+	missing := false
+	for n := range s.counts {
+		if _, ok := slices.BinarySearch(s.balanced, n); !ok {
+			s.balanced = append(s.balanced, n)
+			missing = true
+		}
+	}
+	if missing {
+		slices.Sort(s.balanced)
+		ops = append(ops, Op{Kind: WriteChain, Chain: EndpointsChain(s.balanced)})
+	}
 	return ops
 }
 
 // Kernel is what a full sync found in the table.
 type Kernel struct {
-	Exists   bool
+	Exists bool
+	// Outdated: the table lacks a fixed set or map of this layout (an older
+	// proxy made it); it is rebuilt from scratch.
+	Outdated bool
 	Chains   map[string]bool // regular chains owned by services
 	Sets     map[string]bool // per-service sets and maps
 	Elements []Element       // shared map elements
@@ -296,13 +364,19 @@ func Owned(name string) bool {
 // batch (atomic); groups may share a batch. The first group ensures the
 // fixed objects, the last removes strays.
 func (s *State) Full(desired map[string][]model.ServicePort, k Kernel) [][]Op {
-	s.services, s.owners = map[string]Objects{}, map[string]string{}
-	groups := [][]Op{{{Kind: EnsureBase}}}
+	s.reset()
+	var base []Op
+	if k.Exists && k.Outdated {
+		base = append(base, Op{Kind: DeleteTable})
+		k = Kernel{}
+	}
+	base = append(base, Op{Kind: EnsureBase, ClusterCIDR: s.opts.ClusterCIDR})
+	groups := [][]Op{nil}
 	kernelElems := index(k.Elements, Element.Key)
 	wanted := map[string]bool{}
 	for _, svc := range slices.Sorted(maps.Keys(desired)) {
 		o := s.objects(svc, desired[svc])
-		s.record(svc, o)
+		added, _ := s.record(svc, o)
 		var g []Op
 		for _, set := range o.Sets {
 			g = append(g, Op{Kind: AddSet, Set: Set{Name: set.Name, Kind: set.Kind}})
@@ -321,9 +395,9 @@ func (s *State) Full(desired map[string][]model.ServicePort, k Kernel) [][]Op {
 			}
 		}
 		var del, add []Element
-		for _, e := range o.Elements {
+		for _, e := range append(o.Elements, added...) {
 			have, ok := kernelElems[e.Key()]
-			if ok && have.Goto == e.Goto {
+			if ok && have.Data() == e.Data() {
 				continue
 			}
 			if ok {
@@ -339,10 +413,12 @@ func (s *State) Full(desired map[string][]model.ServicePort, k Kernel) [][]Op {
 		}
 		groups = append(groups, g)
 	}
+	s.balanced = slices.Sorted(maps.Keys(s.counts))
+	groups[0] = append(base, Op{Kind: WriteChain, Chain: EndpointsChain(s.balanced)})
 	var stray []Op
 	var del []Element
 	for _, e := range k.Elements {
-		if s.owners[e.Key()] == "" {
+		if !s.wants(e) {
 			del = append(del, e)
 		}
 	}
@@ -389,6 +465,24 @@ func (s *State) Full(desired map[string][]model.ServicePort, k Kernel) [][]Op {
 		groups = append(groups, stray)
 	}
 	return groups
+}
+
+// wants reports whether the state has an element with e's key (whatever
+// its data).
+func (s *State) wants(e Element) bool {
+	if LayoutOf(e.Map).Hairpin {
+		return s.refs[e.Key()] > 0
+	}
+	owner, ok := s.owners[e.Frontend()]
+	if !ok {
+		return false
+	}
+	for _, have := range s.services[owner].Elements {
+		if have.Key() == e.Key() {
+			return true
+		}
+	}
+	return false
 }
 
 func b2i(b bool) int {

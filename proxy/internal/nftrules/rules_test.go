@@ -33,24 +33,16 @@ func TestUpdate(t *testing.T) {
 		want   string
 	}{
 		{
-			name:  "new service with two endpoints",
+			name:  "new service with two endpoints: elements, and a rule for a new endpoint count",
 			after: []model.ServicePort{port("a", "10.96.0.1", 0, 0, "10.244.1.2", "10.244.1.3")},
-			want: `add map eps-ns/a/tcp/http
-add chain sep-ns/a/tcp/http/10.244.1.2:8080
-add chain sep-ns/a/tcp/http/10.244.1.3:8080
-add chain svc-ns/a/tcp/http
-flush chain sep-ns/a/tcp/http/10.244.1.2:8080
-add rule sep-ns/a/tcp/http/10.244.1.2:8080 ip saddr 10.244.1.2 jump mark-for-masquerade
-add rule sep-ns/a/tcp/http/10.244.1.2:8080 meta l4proto tcp dnat to 10.244.1.2:8080
-flush chain sep-ns/a/tcp/http/10.244.1.3:8080
-add rule sep-ns/a/tcp/http/10.244.1.3:8080 ip saddr 10.244.1.3 jump mark-for-masquerade
-add rule sep-ns/a/tcp/http/10.244.1.3:8080 meta l4proto tcp dnat to 10.244.1.3:8080
-flush chain svc-ns/a/tcp/http
-add rule svc-ns/a/tcp/http ip saddr != 10.244.0.0/16 jump mark-for-masquerade
-add rule svc-ns/a/tcp/http numgen inc mod 2 vmap @eps-ns/a/tcp/http
-flush map eps-ns/a/tcp/http
-add element eps-ns/a/tcp/http { 0 : goto sep-ns/a/tcp/http/10.244.1.2:8080, 1 : goto sep-ns/a/tcp/http/10.244.1.3:8080 }
-add element service-ips 10.96.0.1 . tcp . 80 : goto svc-ns/a/tcp/http
+			want: `flush chain endpoints
+add rule endpoints dnat to ip daddr . meta l4proto . th dport . 2 . numgen inc mod 2 map @ip-endpoints
+add rule endpoints fib daddr type local dnat to meta l4proto . th dport . 2 . numgen inc mod 2 map @nodeport-endpoints
+add element cluster-ips 10.96.0.1 . tcp . 80
+add element ip-endpoints 10.96.0.1 . tcp . 80 . 2 . 0 : 10.244.1.2:8080
+add element ip-endpoints 10.96.0.1 . tcp . 80 . 2 . 1 : 10.244.1.3:8080
+add element hairpin 10.244.1.2 . 10.244.1.2
+add element hairpin 10.244.1.3 . 10.244.1.3
 `,
 		},
 		{
@@ -60,34 +52,47 @@ add element service-ips 10.96.0.1 . tcp . 80 : goto svc-ns/a/tcp/http
 			want:   "",
 		},
 		{
-			name:   "an endpoint goes: its chain after the referrers are rewritten",
+			name:   "an endpoint is replaced: elements only",
+			before: []model.ServicePort{port("a", "10.96.0.1", 30001, 0, "10.244.1.2", "10.244.1.3")},
+			after:  []model.ServicePort{port("a", "10.96.0.1", 30001, 0, "10.244.1.4", "10.244.1.3")},
+			want: `delete element ip-endpoints 10.96.0.1 . tcp . 80 . 2 . 0 : 10.244.1.2:8080
+delete element nodeport-endpoints tcp . 30001 . 2 . 0 : 10.244.1.2:8080
+delete element hairpin 10.244.1.2 . 10.244.1.2
+add element ip-endpoints 10.96.0.1 . tcp . 80 . 2 . 0 : 10.244.1.4:8080
+add element nodeport-endpoints tcp . 30001 . 2 . 0 : 10.244.1.4:8080
+add element hairpin 10.244.1.4 . 10.244.1.4
+`,
+		},
+		{
+			name:   "an endpoint goes: the endpoints chain learns count 1",
 			before: []model.ServicePort{port("a", "10.96.0.1", 0, 0, "10.244.1.2", "10.244.1.3")},
 			after:  []model.ServicePort{port("a", "10.96.0.1", 0, 0, "10.244.1.3")},
-			want: `flush chain svc-ns/a/tcp/http
-add rule svc-ns/a/tcp/http ip saddr != 10.244.0.0/16 jump mark-for-masquerade
-add rule svc-ns/a/tcp/http numgen inc mod 1 vmap @eps-ns/a/tcp/http
-flush map eps-ns/a/tcp/http
-add element eps-ns/a/tcp/http { 0 : goto sep-ns/a/tcp/http/10.244.1.3:8080 }
-delete chain sep-ns/a/tcp/http/10.244.1.2:8080
+			want: `flush chain endpoints
+add rule endpoints dnat to ip daddr . meta l4proto . th dport . 1 . numgen inc mod 1 map @ip-endpoints
+add rule endpoints fib daddr type local dnat to meta l4proto . th dport . 1 . numgen inc mod 1 map @nodeport-endpoints
+add rule endpoints dnat to ip daddr . meta l4proto . th dport . 2 . numgen inc mod 2 map @ip-endpoints
+add rule endpoints fib daddr type local dnat to meta l4proto . th dport . 2 . numgen inc mod 2 map @nodeport-endpoints
+delete element ip-endpoints 10.96.0.1 . tcp . 80 . 2 . 0 : 10.244.1.2:8080
+delete element ip-endpoints 10.96.0.1 . tcp . 80 . 2 . 1 : 10.244.1.3:8080
+delete element hairpin 10.244.1.2 . 10.244.1.2
+add element ip-endpoints 10.96.0.1 . tcp . 80 . 1 . 0 : 10.244.1.3:8080
 `,
 		},
 		{
 			name:   "last endpoint goes: reject instead",
 			before: []model.ServicePort{port("a", "10.96.0.1", 30001, 0, "10.244.1.2")},
 			after:  []model.ServicePort{port("a", "10.96.0.1", 30001, 0)},
-			want: `flush map eps-ns/a/tcp/http
-delete element service-ips 10.96.0.1 . tcp . 80 : goto svc-ns/a/tcp/http
-delete element service-nodeports tcp . 30001 : goto ext-ns/a/tcp/http
-add element no-endpoint-services 10.96.0.1 . tcp . 80 : goto reject-chain
-add element no-endpoint-nodeports tcp . 30001 : goto reject-chain
-delete chain ext-ns/a/tcp/http
-delete chain svc-ns/a/tcp/http
-delete chain sep-ns/a/tcp/http/10.244.1.2:8080
-delete map eps-ns/a/tcp/http
+			want: `delete element cluster-ips 10.96.0.1 . tcp . 80
+delete element nodeports tcp . 30001
+delete element ip-endpoints 10.96.0.1 . tcp . 80 . 1 . 0 : 10.244.1.2:8080
+delete element nodeport-endpoints tcp . 30001 . 1 . 0 : 10.244.1.2:8080
+delete element hairpin 10.244.1.2 . 10.244.1.2
+add element reject-ips 10.96.0.1 . tcp . 80
+add element reject-nodeports tcp . 30001
 `,
 		},
 		{
-			name:  "affinity: a timeout set per endpoint",
+			name:  "affinity: own chains, a timeout set per endpoint",
 			after: []model.ServicePort{port("a", "10.96.0.1", 0, time.Hour, "10.244.1.2")},
 			want: `add set aff-ns/a/tcp/http/10.244.1.2:8080
 add map eps-ns/a/tcp/http
@@ -107,9 +112,27 @@ add element service-ips 10.96.0.1 . tcp . 80 : goto svc-ns/a/tcp/http
 `,
 		},
 		{
+			name:   "affinity dropped: chains go, elements come",
+			before: []model.ServicePort{port("a", "10.96.0.1", 0, time.Hour, "10.244.1.2")},
+			after:  []model.ServicePort{port("a", "10.96.0.1", 0, 0, "10.244.1.2")},
+			want: `flush chain endpoints
+add rule endpoints dnat to ip daddr . meta l4proto . th dport . 1 . numgen inc mod 1 map @ip-endpoints
+add rule endpoints fib daddr type local dnat to meta l4proto . th dport . 1 . numgen inc mod 1 map @nodeport-endpoints
+flush map eps-ns/a/tcp/http
+delete element service-ips 10.96.0.1 . tcp . 80 : goto svc-ns/a/tcp/http
+add element cluster-ips 10.96.0.1 . tcp . 80
+add element ip-endpoints 10.96.0.1 . tcp . 80 . 1 . 0 : 10.244.1.2:8080
+add element hairpin 10.244.1.2 . 10.244.1.2
+delete chain svc-ns/a/tcp/http
+delete chain sep-ns/a/tcp/http/10.244.1.2:8080
+delete set aff-ns/a/tcp/http/10.244.1.2:8080
+delete map eps-ns/a/tcp/http
+`,
+		},
+		{
 			name:   "service deleted",
 			before: []model.ServicePort{port("a", "10.96.0.1", 0, 0)},
-			want:   "delete element no-endpoint-services 10.96.0.1 . tcp . 80 : goto reject-chain\n",
+			want:   "delete element reject-ips 10.96.0.1 . tcp . 80\n",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -121,6 +144,25 @@ add element service-ips 10.96.0.1 . tcp . 80 : goto svc-ns/a/tcp/http
 				t.Errorf("got:\n%s\nwant:\n%s", r, tc.want)
 			}
 		})
+	}
+}
+
+// TestSharedHairpin: an endpoint address two services use keeps its
+// hairpin element until neither does.
+func TestSharedHairpin(t *testing.T) {
+	s := NewState(opts)
+	s.Update("ns/a", []model.ServicePort{port("a", "10.96.0.1", 0, 0, "10.244.1.2")})
+	if ops := Format(s.Update("ns/b", []model.ServicePort{port("b", "10.96.0.2", 0, 0, "10.244.1.2")})); strings.Contains(ops, "hairpin") {
+		t.Errorf("b added the hairpin element again:\n%s", ops)
+	}
+	if ops := Format(s.Update("ns/a", nil)); strings.Contains(ops, "hairpin") {
+		t.Errorf("a removed the element b still needs:\n%s", ops)
+	}
+	if ops := Format(s.Update("ns/b", nil)); !strings.Contains(ops, "delete element hairpin 10.244.1.2 . 10.244.1.2") {
+		t.Errorf("b did not remove the last hairpin element:\n%s", ops)
+	}
+	if n, _, e, _ := s.Counts(); n != 0 || e != 0 {
+		t.Errorf("state holds %d services, %d elements", n, e)
 	}
 }
 
@@ -137,6 +179,12 @@ func TestConstantCost(t *testing.T) {
 		s.Update("ns/a", []model.ServicePort{port("a", "10.97.0.1", 0, 0, "10.244.1.2")})
 		ops := s.Update("ns/a", []model.ServicePort{port("a", "10.97.0.1", 0, 0, "10.244.1.3")})
 		sizes = append(sizes, len(strings.Split(Format(ops), "\n")))
+		// Elements only: nothing the kernel must validate the table for.
+		for _, op := range ops {
+			if op.Kind != AddElements && op.Kind != DeleteElements {
+				t.Errorf("%d services: a new endpoint takes %s", n, op)
+			}
+		}
 	}
 	if sizes[0] != sizes[1] {
 		t.Errorf("ops for one change: %v lines at 10 and 10,000 services", sizes)
@@ -147,41 +195,62 @@ func TestConflictingServices(t *testing.T) {
 	s := NewState(opts)
 	s.Update("ns/a", []model.ServicePort{port("a", "10.96.0.1", 0, 0, "10.244.1.2")})
 	ops := s.Update("ns/b", []model.ServicePort{port("b", "10.96.0.1", 0, 0, "10.244.1.3")})
-	if strings.Contains(Format(ops), "service-ips") {
+	if strings.Contains(Format(ops), "10.96.0.1") {
 		t.Errorf("b took a's address:\n%s", Format(ops))
 	}
 	ops = s.Update("ns/a", nil)
-	if !strings.Contains(Format(ops), "delete element service-ips") {
+	if !strings.Contains(Format(ops), "delete element cluster-ips 10.96.0.1") {
 		t.Errorf("a's element not removed:\n%s", Format(ops))
 	}
 }
 
 func TestFull(t *testing.T) {
 	s := NewState(opts)
-	desired := map[string][]model.ServicePort{"ns/a": {port("a", "10.96.0.1", 0, 0, "10.244.1.2")}}
+	desired := map[string][]model.ServicePort{
+		"ns/a": {port("a", "10.96.0.1", 0, 0, "10.244.1.2")},
+		"ns/b": {port("b", "10.96.0.2", 0, time.Hour, "10.244.1.3")},
+	}
 	k := Kernel{
 		Exists: true,
 		Chains: map[string]bool{"svc-zzzzzzzz-ns/old/tcp/http": true, "sep-zzzzzzzz-ns/old/tcp/http/1.2.3.4:80": true},
 		Sets:   map[string]bool{"eps-zzzzzzzz-ns/old/tcp/http": true},
 		Elements: []Element{
 			{Map: MapServiceIPs, IP: netip.MustParseAddr("10.96.0.9"), Proto: model.TCP, Port: 80, Goto: "svc-zzzzzzzz-ns/old/tcp/http"},
-			{Map: MapServiceIPs, IP: netip.MustParseAddr("10.96.0.1"), Proto: model.TCP, Port: 80, Goto: "svc-zzzzzzzz-ns/old/tcp/http"},
+			{Map: MapServiceIPs, IP: netip.MustParseAddr("10.96.0.2"), Proto: model.TCP, Port: 80, Goto: "svc-zzzzzzzz-ns/old/tcp/http"},
+			{Map: SetClusterIPs, IP: netip.MustParseAddr("10.96.0.1"), Proto: model.TCP, Port: 80},
+			{Map: MapIPEndpoints, IP: netip.MustParseAddr("10.96.0.1"), Proto: model.TCP, Port: 80, N: 1, Endpoint: netip.MustParseAddrPort("10.244.1.9:8080")},
+			{Map: MapIPEndpoints, IP: netip.MustParseAddr("10.96.0.1"), Proto: model.TCP, Port: 80, N: 2, Index: 1, Endpoint: netip.MustParseAddrPort("10.244.1.9:8080")},
+			{Map: SetHairpin, IP: netip.MustParseAddr("10.244.1.9")},
+			{Map: SetHairpin, IP: netip.MustParseAddr("10.244.1.2")},
 		},
 	}
 	groups := s.Full(desired, k)
-	if len(groups) != 3 || groups[0][0].Kind != EnsureBase {
+	if len(groups) != 4 || groups[0][0].Kind != EnsureBase {
 		t.Fatalf("groups: %d", len(groups))
 	}
-	svc, stray := render(groups[1]), render(groups[2])
+	if got, want := render(groups[0][1:]), `flush chain endpoints
+add rule endpoints dnat to ip daddr . meta l4proto . th dport . 1 . numgen inc mod 1 map @ip-endpoints
+add rule endpoints fib daddr type local dnat to meta l4proto . th dport . 1 . numgen inc mod 1 map @nodeport-endpoints
+`; got != want {
+		t.Errorf("endpoints chain:\n%s\nwant:\n%s", got, want)
+	}
+	if got, want := render(groups[1]), `delete element ip-endpoints 10.96.0.1 . tcp . 80 . 1 . 0 : 10.244.1.9:8080
+add element ip-endpoints 10.96.0.1 . tcp . 80 . 1 . 0 : 10.244.1.2:8080
+`; got != want {
+		t.Errorf("service a:\n%s\nwant:\n%s", got, want)
+	}
+	b := render(groups[2])
 	for _, want := range []string{
-		"delete element service-ips 10.96.0.1 . tcp . 80 : goto svc-ns/old/tcp/http\nadd element service-ips 10.96.0.1 . tcp . 80 : goto svc-ns/a/tcp/http",
-		"flush chain svc-ns/a/tcp/http",
+		"delete element service-ips 10.96.0.2 . tcp . 80 : goto svc-ns/old/tcp/http\nadd element service-ips 10.96.0.2 . tcp . 80 : goto svc-ns/b/tcp/http",
+		"flush chain svc-ns/b/tcp/http",
 	} {
-		if !strings.Contains(svc, want) {
-			t.Errorf("service group lacks %q:\n%s", want, svc)
+		if !strings.Contains(b, want) {
+			t.Errorf("service group lacks %q:\n%s", want, b)
 		}
 	}
 	want := `delete element service-ips 10.96.0.9 . tcp . 80 : goto svc-ns/old/tcp/http
+delete element ip-endpoints 10.96.0.1 . tcp . 80 . 2 . 1 : 10.244.1.9:8080
+delete element hairpin 10.244.1.9 . 10.244.1.9
 flush chain svc-ns/old/tcp/http
 flush chain sep-ns/old/tcp/http/1.2.3.4:80
 flush map eps-ns/old/tcp/http
@@ -189,10 +258,24 @@ delete chain svc-ns/old/tcp/http
 delete chain sep-ns/old/tcp/http/1.2.3.4:80
 delete map eps-ns/old/tcp/http
 `
-	if stray != want {
+	if stray := render(groups[3]); stray != want {
 		t.Errorf("stray group:\n%s\nwant:\n%s", stray, want)
 	}
-	if n, _, _ := s.Counts(); n != 1 {
-		t.Errorf("state holds %d services", n)
+	if n, _, _, eps := s.Counts(); n != 2 || eps != 2 {
+		t.Errorf("state holds %d services, %d endpoints", n, eps)
+	}
+}
+
+// TestFullOutdated: a table of an older layout is replaced whole, in the
+// first batch.
+func TestFullOutdated(t *testing.T) {
+	s := NewState(opts)
+	groups := s.Full(map[string][]model.ServicePort{"ns/a": {port("a", "10.96.0.1", 0, 0, "10.244.1.2")}},
+		Kernel{Exists: true, Outdated: true, Chains: map[string]bool{"svc-zzzzzzzz-ns/old/tcp/http": true}})
+	if len(groups) != 2 || groups[0][0].Kind != DeleteTable || groups[0][1].Kind != EnsureBase {
+		t.Fatalf("groups:\n%v", groups)
+	}
+	if got := render(groups[1]); !strings.Contains(got, "add element cluster-ips 10.96.0.1 . tcp . 80\n") {
+		t.Errorf("service group:\n%s", got)
 	}
 }

@@ -130,15 +130,16 @@ func (p *Proxier) Close() {
 	p.handle.Close()
 }
 
-// Counts reports services, listeners and endpoints.
-func (p *Proxier) Counts() (services, rules, elements int) {
+// Counts reports services, listeners and endpoints (twice: as elements
+// and as endpoints).
+func (p *Proxier) Counts() (services, rules, elements, endpoints int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, sp := range p.ports {
 		rules += len(sp.closers)
 		elements += len(sp.lb.endpoints())
 	}
-	return len(p.services), rules, elements
+	return len(p.services), rules, elements, elements
 }
 
 // Full replaces every service.
