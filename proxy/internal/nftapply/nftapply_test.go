@@ -143,3 +143,46 @@ func TestLargeBatches(t *testing.T) {
 		t.Fatalf("read back %d elements (want %d), %d chains: %v", len(k.Elements), elems, len(k.Chains), err)
 	}
 }
+
+// BenchmarkUpdate times one batch changing one endpoint of one service
+// with 10 and 10,000 services (5 endpoints each) in the table: the cost
+// must not grow with the table.
+func BenchmarkUpdate(b *testing.B) {
+	for _, size := range []int{10, 10000} {
+		b.Run(fmt.Sprint(size), func(b *testing.B) {
+			n := testnet.New(b, 203)
+			c, err := nftapply.Open(testnet.Path(n.Node))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			st := nftrules.NewState(nftrules.Options{ClusterCIDR: netip.MustParsePrefix("10.244.0.0/16")})
+			build := func(i, gen int) []model.ServicePort {
+				var eps []string
+				for k := range 5 {
+					eps = append(eps, netip.AddrFrom4([4]byte{10, 128 + byte(k), byte(i >> 8), byte(i)}).String())
+				}
+				eps[0] = netip.AddrFrom4([4]byte{10, 200 + byte(gen%2), byte(i >> 8), byte(i)}).String()
+				vip := netip.AddrFrom4([4]byte{10, 100, byte(i >> 8), byte(i)}).String()
+				return []model.ServicePort{sp(fmt.Sprint("s", i), vip, 80, 0, 0, eps...)}
+			}
+			desired := map[string][]model.ServicePort{}
+			for i := range size {
+				desired[fmt.Sprint("default/s", i)] = build(i, 0)
+			}
+			k, _ := c.Read()
+			if err := c.ApplyGroups(st.Full(desired, k), 5000); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for j := range b.N {
+				i := (j * 7919) % size
+				ops := st.Update(fmt.Sprint("default/s", i), build(i, j+1))
+				nftrules.SortOps(ops)
+				if err := c.Apply(ops); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -19,7 +19,8 @@ const (
 	// DeleteTable removes a table of an older layout (full sync only).
 	DeleteTable OpKind = iota + 1
 	// EnsureBase creates the table, its fixed chains and shared maps if
-	// missing and rewrites the fixed chains' rules.
+	// missing and rewrites the fixed chains' rules (the endpoints chain is
+	// written by a WriteChain in the same batch).
 	EnsureBase
 	// AddSet creates a per-service set (a no-op if it exists).
 	AddSet
@@ -59,6 +60,13 @@ func (o Op) Messages() int {
 		return 1 + len(o.Chain.Rules)
 	case WriteMap:
 		return 2
+	case AddElements, DeleteElements:
+		// One message per map; count big ones by size too.
+		maps := map[string]bool{}
+		for _, e := range o.Elements {
+			maps[e.Map] = true
+		}
+		return len(maps) + len(o.Elements)/100
 	}
 	return 1
 }
@@ -340,7 +348,9 @@ func (s *State) Update(service string, ports []model.ServicePort) []Op {
 type Kernel struct {
 	Exists bool
 	// Outdated: the table lacks a fixed set or map of this layout (an older
-	// proxy made it); it is rebuilt from scratch.
+	// proxy made it); it is rebuilt from scratch, deleted in the first
+	// batch of the full sync (services in later batches are briefly
+	// unprogrammed).
 	Outdated bool
 	Chains   map[string]bool // regular chains owned by services
 	Sets     map[string]bool // per-service sets and maps
