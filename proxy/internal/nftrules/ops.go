@@ -231,6 +231,7 @@ type State struct {
 	refs     map[string]int    // shared element key -> holders
 	counts   map[int]int       // endpoint count -> frontends balanced so
 	balanced []int             // endpoint counts the kernel's chain has, sorted
+	total    totals
 }
 
 // NewState is an empty state.
@@ -242,6 +243,7 @@ func NewState(opts Options) *State {
 
 func (s *State) reset() {
 	s.services, s.owners, s.refs, s.counts, s.balanced = map[string]Objects{}, map[string]string{}, map[string]int{}, map[int]int{}, nil
+	s.total = totals{}
 }
 
 // Services is how many services the state holds.
@@ -249,16 +251,20 @@ func (s *State) Services() int { return len(s.services) }
 
 // Counts reports the services, the rules of their chains (including the
 // endpoints chain), their map elements (shared ones once) and the
-// endpoints programmed.
+// endpoints programmed. Kept as running totals: a sync reports them.
 func (s *State) Counts() (services, rules, elements, endpoints int) {
-	for _, o := range s.services {
-		for _, c := range o.Chains {
-			rules += len(c.Rules)
-		}
-		elements += len(o.Elements)
-		endpoints += o.Endpoints
+	return len(s.services), s.total.rules + 2*len(s.balanced), s.total.elements + len(s.refs), s.total.endpoints
+}
+
+// totals are the sums over services' Objects.
+type totals struct{ rules, elements, endpoints int }
+
+func (t *totals) add(o Objects, sign int) {
+	for _, c := range o.Chains {
+		t.rules += sign * len(c.Rules)
 	}
-	return len(s.services), rules + 2*len(s.balanced), elements + len(s.refs), endpoints
+	t.elements += sign * len(o.Elements)
+	t.endpoints += sign * o.Endpoints
 }
 
 func (s *State) objects(service string, ports []model.ServicePort) Objects {
@@ -283,6 +289,8 @@ func (s *State) objects(service string, ports []model.ServicePort) Objects {
 // that appeared (no holder before) and disappeared (none left).
 func (s *State) record(service string, o Objects) (added, removed []Element) {
 	old := s.services[service]
+	s.total.add(old, -1)
+	s.total.add(o, 1)
 	for _, e := range old.Elements {
 		delete(s.owners, e.Frontend())
 		if m := LayoutOf(e.Map); m.Endpoint && e.Index == 0 {
@@ -405,7 +413,7 @@ func (s *State) Full(desired map[string][]model.ServicePort, k Kernel) [][]Op {
 			}
 		}
 		var del, add []Element
-		for _, e := range append(o.Elements, added...) {
+		for _, e := range slices.Concat(o.Elements, added) {
 			have, ok := kernelElems[e.Key()]
 			if ok && have.Data() == e.Data() {
 				continue
