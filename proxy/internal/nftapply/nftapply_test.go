@@ -186,3 +186,41 @@ func BenchmarkUpdate(b *testing.B) {
 		})
 	}
 }
+
+// TestOutdatedLayout: a table an older proxy left (per-service chains,
+// verdict maps of other names) is replaced by a full sync.
+func TestOutdatedLayout(t *testing.T) {
+	n := testnet.New(t, 204)
+	c, err := nftapply.Open(testnet.Path(n.Node))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, cmd := range [][]string{
+		{"add", "table", "ip", nftrules.Table},
+		{"add", "chain", "ip", nftrules.Table, "svc-old"},
+		{"add", "map", "ip", nftrules.Table, "no-endpoint-services", "{ type ipv4_addr . inet_proto . inet_service : verdict ; }"},
+		{"add", "element", "ip", nftrules.Table, "no-endpoint-services", "{ 10.96.0.1 . tcp . 80 : goto svc-old }"},
+	} {
+		n.Exec(append([]string{"nft"}, cmd...)...)
+	}
+	k, err := c.Read()
+	if err != nil || !k.Exists || !k.Outdated {
+		t.Fatalf("read: %+v %v", k, err)
+	}
+	st := nftrules.NewState(nftrules.Options{})
+	desired := map[string][]model.ServicePort{"default/a": {sp("a", "10.96.0.10", 80, 0, 0, "10.244.204.11")}}
+	if err := c.ApplyGroups(st.Full(desired, k), 1000); err != nil {
+		t.Fatal(err)
+	}
+	out := n.Exec("nft", "list", "table", "ip", nftrules.Table)
+	if strings.Contains(out, "svc-old") || strings.Contains(out, "no-endpoint-services") || !strings.Contains(out, "10.96.0.10 . tcp . 80 . 0x00000001 . 0x00000000 : 10.244.204.11 . 8080") {
+		t.Errorf("after the full sync:\n%s", out)
+	}
+	if k, err := c.Read(); err != nil || k.Outdated {
+		t.Errorf("read again: %+v %v", k, err)
+	}
+	if err := c.Delete(); err != nil {
+		t.Fatal(err)
+	}
+}
