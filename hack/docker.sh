@@ -55,7 +55,16 @@ if [[ -f $PIDFILE ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
   echo "docker: dockerd (pid $(cat "$PIDFILE")) runs but does not answer yet; waiting" >&2
 else
   # dockerd needs the cgroup hierarchies and its own containerd (it starts one).
-  setsid dockerd --pidfile "$DOCKER_STATE/dockerd.daemon.pid" >>"$LOG" 2>&1 </dev/null &
+  # It outlives this script, so it must not inherit any other descriptor: a
+  # caller's `flock /tmp/flotilla-bench.lock make ...` would otherwise stay
+  # locked for as long as dockerd (and its containerd) run.
+  (
+    for fd in /proc/$BASHPID/fd/*; do
+      fd=${fd##*/}
+      ((fd > 2)) && eval "exec $fd>&-" 2>/dev/null
+    done
+    exec setsid dockerd --pidfile "$DOCKER_STATE/dockerd.daemon.pid" >>"$LOG" 2>&1 </dev/null
+  ) &
   echo $! >"$PIDFILE"
   echo "docker: started dockerd (pid $!, log $LOG)" >&2
 fi
