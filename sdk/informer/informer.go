@@ -51,13 +51,18 @@ type Options struct {
 	Logger                 *zap.Logger
 }
 
+// Transform rewrites each object as it arrives, before it is cached or
+// handed to a handler; see Informer.SetTransform.
+type Transform[T proto.Message] func(obj T) T
+
 // Informer caches one kind. Make it with New, add handlers and indexes,
 // then run Start.
 type Informer[T proto.Message] struct {
-	res   *client.Resource[T]
-	opts  Options
-	log   *zap.Logger
-	store *Store[T]
+	res       *client.Resource[T]
+	opts      Options
+	log       *zap.Logger
+	store     *Store[T]
+	transform Transform[T]
 
 	// mu orders cache writes with handler calls, so a handler added late
 	// sees each object exactly once as OnAdd before any later change.
@@ -102,6 +107,26 @@ func (i *Informer[T]) AddHandler(h Handler[T]) {
 	}
 }
 
+// SetTransform makes every listed and watched object pass through fn
+// before it is cached, indexed or handed to a handler, so a component can
+// drop fields it never reads and keep a smaller cache (upstream's
+// SetTransform, used to strip managedFields). fn owns the object it gets (it
+// is freshly decoded; nothing else holds it) and may change it in place or
+// return another; it must keep the metadata the informer relies on
+// (namespace, name, resourceVersion) and anything the indexes read. Every
+// user of a shared informer sees the transformed objects, and one that
+// writes an object back must read it whole from the apiserver first. It
+// fails once Start has run.
+func (i *Informer[T]) SetTransform(fn Transform[T]) error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.started.Load() {
+		return errors.New("informer: SetTransform after Start")
+	}
+	i.transform = fn
+	return nil
+}
+
 // AddIndex adds a named index to the cache, e.g.
 // AddIndex("node", FieldIndex[*corev1.Pod]("spec.nodeName")).
 func (i *Informer[T]) AddIndex(name string, fn IndexFunc[T]) error {
@@ -123,7 +148,10 @@ func (i *Informer[T]) Start(ctx context.Context) error {
 	if err := i.res.Err(); err != nil {
 		return fmt.Errorf("informer: %w", err)
 	}
-	if !i.started.CompareAndSwap(false, true) {
+	i.mu.Lock() // orders the start with SetTransform
+	first := i.started.CompareAndSwap(false, true)
+	i.mu.Unlock()
+	if !first {
 		return errors.New("informer: already started")
 	}
 	var wg sync.WaitGroup
@@ -205,6 +233,9 @@ func (i *Informer[T]) apply(ev client.Event[T]) {
 	if ev.Type == client.Bookmark || !ev.Object.ProtoReflect().IsValid() {
 		return
 	}
+	if i.transform != nil {
+		ev.Object = i.transform(ev.Object)
+	}
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	switch ev.Type {
@@ -250,7 +281,11 @@ func (i *Informer[T]) replace(items []T) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	seen := make(map[string]bool, len(items))
-	for _, obj := range items {
+	for n, obj := range items {
+		if i.transform != nil {
+			obj = i.transform(obj)
+		}
+		items[n] = obj // the list must not keep the untransformed object alive
 		seen[object.Key(obj)] = true
 		i.upsert(obj)
 	}

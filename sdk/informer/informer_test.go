@@ -212,6 +212,58 @@ func TestListThenWatch(t *testing.T) {
 	}
 }
 
+func TestTransform(t *testing.T) {
+	f := setup(t)
+	withImage := func(name, node string) *corev1.Pod {
+		p := pod(name, node)
+		p.Spec.Containers = []*corev1.Container{{Name: "c", Image: "busybox"}}
+		return p
+	}
+	f.mustCreate(t, withImage("listed", "n1"))
+	inf := informer.New[*corev1.Pod](f.c, fast())
+	if err := inf.AddIndex("node", informer.FieldIndex[*corev1.Pod]("spec.nodeName")); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var seen []string // what handlers saw: name and container count
+	note := func(p *corev1.Pod) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, fmt.Sprintf("%s:%d", p.GetMetadata().GetName(), len(p.GetSpec().GetContainers())))
+	}
+	inf.AddHandler(informer.Handler[*corev1.Pod]{OnAdd: note, OnUpdate: func(_, p *corev1.Pod) { note(p) }, OnDelete: note})
+	if err := inf.SetTransform(func(p *corev1.Pod) *corev1.Pod {
+		p.Spec.Containers = nil // in place: the informer owns the decoded object
+		return p
+	}); err != nil {
+		t.Fatal(err)
+	}
+	run(t, f, inf)
+	if err := inf.SetTransform(nil); err == nil {
+		t.Error("SetTransform after Start succeeded")
+	}
+	f.mustCreate(t, withImage("watched", ""))
+	f.move(t, "watched", "n2")
+	if err := f.pods.Delete(f.ctx, "ns", "listed", client.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "four handler calls", func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) == 4 })
+	want := []string{"listed:0", "watched:0", "watched:0", "listed:0"}
+	mu.Lock()
+	if !slices.Equal(seen, want) {
+		t.Errorf("handlers saw %v, want %v", seen, want)
+	}
+	mu.Unlock()
+	got, err := inf.Lister().ByIndex("node", "n2")
+	if err != nil || len(got) != 1 || len(got[0].GetSpec().GetContainers()) != 0 {
+		t.Errorf("cache holds %v, %v; want watched, transformed", got, err)
+	}
+	// The server still has the whole object: only the cache is smaller.
+	if p, err := f.pods.Get(f.ctx, "ns", "watched"); err != nil || len(p.GetSpec().GetContainers()) != 1 {
+		t.Errorf("server copy %v, %v", p, err)
+	}
+}
+
 func TestLateHandlerSeesCachedObjects(t *testing.T) {
 	f := setup(t)
 	f.mustCreate(t, pod("a", ""))
