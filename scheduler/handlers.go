@@ -90,9 +90,13 @@ func (v volumeLister) Volume(name string) (*corev1.PersistentVolume, bool) {
 }
 
 // addHandlers wires the informers to the cache and the queue and returns
-// what must sync before scheduling.
-func (s *Scheduler) addHandlers(f *informer.Factory) []informer.Syncer {
+// what must sync before scheduling. The pod cache keeps only each pod's
+// schedulingView.
+func (s *Scheduler) addHandlers(f *informer.Factory) ([]informer.Syncer, error) {
 	podInf := informer.For[*corev1.Pod](f)
+	if err := podInf.SetTransform(schedulingView); err != nil {
+		return nil, err
+	}
 	nodeInf := informer.For[*corev1.Node](f)
 	nsInf := informer.For[*corev1.Namespace](f)
 	pcInf := informer.For[*schedulingv1.PriorityClass](f)
@@ -141,7 +145,7 @@ func (s *Scheduler) addHandlers(f *informer.Factory) []informer.Syncer {
 		OnAdd:    func(*corev1.PersistentVolume) { s.queue.MoveAll(evVolume) },
 		OnUpdate: func(_, _ *corev1.PersistentVolume) { s.queue.MoveAll(evVolume) },
 	})
-	return []informer.Syncer{podInf, nodeInf, nsInf, pcInf, pvcInf, pvInf}
+	return []informer.Syncer{podInf, nodeInf, nsInf, pcInf, pvcInf, pvInf}, nil
 }
 
 // nodeChangeMatters reports a change a filter looks at; a heartbeat does not

@@ -192,15 +192,16 @@ func (s *Scheduler) preempt(ctx context.Context, pi *framework.PodInfo, cand *co
 
 // recordFailure sets PodScheduled=False (and nominatedNodeName), the
 // diagnosis annotation and a FailedScheduling event, writing only what
-// changed.
+// changed. The cached pod is only its schedulingView: it tells whether
+// anything would change, but a write starts from the whole pod.
 func (s *Scheduler) recordFailure(ctx context.Context, pi *framework.PodInfo, msg, diag string, cand *core.Candidate) {
 	ns, name := pi.Pod.GetMetadata().GetNamespace(), pi.Pod.GetMetadata().GetName()
 	s.recorder.Eventf(pi.Pod, events.Warning, "FailedScheduling", "%s", msg)
+	if cur, err := s.podLister.Get(ns, name); err == nil && !failureChanges(cur, msg, diag, cand) {
+		return
+	}
 	for attempt := 0; attempt < 3; attempt++ {
-		cur, err := s.podLister.Get(ns, name)
-		if attempt > 0 || err != nil {
-			cur, err = s.pods.Get(ctx, ns, name)
-		}
+		cur, err := s.pods.Get(ctx, ns, name)
 		if err != nil || assigned(cur) || cur.GetMetadata().GetUid() != pi.Pod.GetMetadata().GetUid() {
 			return
 		}
@@ -214,12 +215,28 @@ func (s *Scheduler) recordFailure(ctx context.Context, pi *framework.PodInfo, ms
 	}
 }
 
+// failureChanges reports whether recording the failure would change pod p.
+func failureChanges(p *corev1.Pod, msg, diag string, cand *core.Candidate) bool {
+	if p.GetMetadata().GetAnnotations()[DiagnosisAnnotation] != diag {
+		return true
+	}
+	if cand != nil && p.GetStatus().GetNominatedNodeName() != cand.Node {
+		return true
+	}
+	for _, c := range p.GetStatus().GetConditions() {
+		if c.GetType() == podScheduled {
+			return c.GetStatus() != "False" || c.GetReason() != "Unschedulable" || c.GetMessage() != msg
+		}
+	}
+	return true
+}
+
 func (s *Scheduler) writeFailure(ctx context.Context, cur *corev1.Pod, msg, diag string, cand *core.Candidate) error {
 	next := proto.Clone(cur).(*corev1.Pod)
 	if next.Status == nil {
 		next.Status = &corev1.PodStatus{}
 	}
-	changed := setCondition(next.Status, &corev1.PodCondition{Type: "PodScheduled", Status: "False", Reason: "Unschedulable", Message: msg})
+	changed := setCondition(next.Status, &corev1.PodCondition{Type: podScheduled, Status: "False", Reason: "Unschedulable", Message: msg})
 	if cand != nil && next.Status.NominatedNodeName != cand.Node {
 		next.Status.NominatedNodeName, changed = cand.Node, true
 	}

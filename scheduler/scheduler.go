@@ -108,7 +108,10 @@ func Run(ctx context.Context, cfg Config) error {
 		writeSlots: make(chan struct{}, 8),
 	}
 	s.metrics = newMetrics(cfg.Registry, s.queue)
-	syncers := s.addHandlers(factory)
+	syncers, err := s.addHandlers(factory)
+	if err != nil {
+		return err
+	}
 
 	var g component.Group
 	if cfg.Election != nil {
