@@ -190,8 +190,10 @@ func benchSlice(i int, gen int) *discoveryv1.EndpointSlice {
 	}
 	for k := range benchEndpoints {
 		ip := endpointIP(i, k)
-		if k == 0 && gen%2 == 1 {
-			ip = netip.AddrFrom4([4]byte{10, 200, byte(i >> 8), byte(i)}).String()
+		if k == 0 && gen > 0 {
+			// Every change replaces the first endpoint: 10.200 and 10.201
+			// alternate, both differ from the original.
+			ip = netip.AddrFrom4([4]byte{10, 200 + byte(gen%2), byte(i >> 8), byte(i)}).String()
 		}
 		s.Endpoints = append(s.Endpoints, &discoveryv1.Endpoint{Addresses: []string{ip}, Conditions: &discoveryv1.EndpointConditions{Ready: proto.Bool(true)}})
 	}
