@@ -172,8 +172,9 @@ func (c *Conn) Read() (nftrules.Kernel, error) {
 	for _, s := range sets {
 		if nftrules.Owned(s.Name) {
 			k.Sets[s.Name] = true
+			continue
 		}
-		fixed[s.Name] = true
+		fixed[s.Name] = c.sameType(s)
 	}
 	for _, m := range nftrules.SharedMaps {
 		if !fixed[m] {
@@ -357,6 +358,21 @@ func (c *Conn) sharedSet(name string) *nftables.Set {
 	}
 	s.KeyType, _ = nftables.ConcatSetType(key...)
 	return s
+}
+
+// sameType reports whether a fixed set found in the kernel has the key and
+// data types this layout gives it (a verdict map's key type does not read
+// back: only its kind is compared).
+func (c *Conn) sameType(s *nftables.Set) bool {
+	want := c.sharedSet(s.Name)
+	if s.IsMap != want.IsMap {
+		return false
+	}
+	if want.DataType.Name == nftables.TypeVerdict.Name {
+		return true
+	}
+	return s.KeyType.Name == want.KeyType.Name && s.KeyType.Bytes == want.KeyType.Bytes &&
+		(!want.IsMap || s.DataType.Name == want.DataType.Name && s.DataType.Bytes == want.DataType.Bytes)
 }
 
 func (c *Conn) serviceSet(s nftrules.Set) *nftables.Set {
