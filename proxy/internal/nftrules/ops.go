@@ -170,16 +170,16 @@ func Diff(old, new Objects) []Op {
 			ops = append(ops, Op{Kind: WriteMap, Set: Set{Name: s.Name, Kind: s.Kind}})
 		}
 	}
-	oldElems := index(old.Elements, Element.Key)
-	newElems := index(new.Elements, Element.Key)
+	oldElems := index(old.Elements, Element.ID)
+	newElems := index(new.Elements, Element.ID)
 	var del, add []Element
 	for _, e := range old.Elements {
-		if n, ok := newElems[e.Key()]; !ok || n.Data() != e.Data() {
+		if n, ok := newElems[e.ID()]; !ok || !n.SameData(e) {
 			del = append(del, e)
 		}
 	}
 	for _, e := range new.Elements {
-		if o, ok := oldElems[e.Key()]; !ok || o.Data() != e.Data() {
+		if o, ok := oldElems[e.ID()]; !ok || !o.SameData(e) {
 			add = append(add, e)
 		}
 	}
@@ -202,8 +202,8 @@ func Diff(old, new Objects) []Op {
 	return ops
 }
 
-func index[T any](items []T, key func(T) string) map[string]T {
-	m := make(map[string]T, len(items))
+func index[T any, K comparable](items []T, key func(T) K) map[K]T {
+	m := make(map[K]T, len(items))
 	for _, it := range items {
 		m[key(it)] = it
 	}
@@ -227,10 +227,10 @@ func SortOps(ops []Op) {
 type State struct {
 	opts     Options
 	services map[string]Objects
-	owners   map[string]string // frontend -> service
-	refs     map[string]int    // shared element key -> holders
-	counts   map[int]int       // endpoint count -> frontends balanced so
-	balanced []int             // endpoint counts the kernel's chain has, sorted
+	owners   map[FrontendID]string // frontend -> service
+	refs     map[ElementID]int     // shared element -> holders
+	counts   map[int]int           // endpoint count -> frontends balanced so
+	balanced []int                 // endpoint counts the kernel's chain has, sorted
 	total    totals
 }
 
@@ -242,7 +242,7 @@ func NewState(opts Options) *State {
 }
 
 func (s *State) reset() {
-	s.services, s.owners, s.refs, s.counts, s.balanced = map[string]Objects{}, map[string]string{}, map[string]int{}, map[int]int{}, nil
+	s.services, s.owners, s.refs, s.counts, s.balanced = map[string]Objects{}, map[FrontendID]string{}, map[ElementID]int{}, map[int]int{}, nil
 	s.total = totals{}
 }
 
@@ -276,7 +276,7 @@ func (s *State) objects(service string, ports []model.ServicePort) Objects {
 		o.Shared = append(o.Shared, po.Shared...)
 		o.Endpoints += po.Endpoints
 		for _, e := range po.Elements {
-			if owner, ok := s.owners[e.Frontend()]; ok && owner != service {
+			if owner, ok := s.owners[e.FrontendID()]; ok && owner != service {
 				continue // first come, first served
 			}
 			o.Elements = append(o.Elements, e)
@@ -292,7 +292,7 @@ func (s *State) record(service string, o Objects) (added, removed []Element) {
 	s.total.add(old, -1)
 	s.total.add(o, 1)
 	for _, e := range old.Elements {
-		delete(s.owners, e.Frontend())
+		delete(s.owners, e.FrontendID())
 		if m := LayoutOf(e.Map); m.Endpoint && e.Index == 0 {
 			if s.counts[e.N]--; s.counts[e.N] <= 0 {
 				delete(s.counts, e.N)
@@ -300,18 +300,18 @@ func (s *State) record(service string, o Objects) (added, removed []Element) {
 		}
 	}
 	for _, e := range o.Shared {
-		if s.refs[e.Key()]++; s.refs[e.Key()] == 1 {
+		if s.refs[e.ID()]++; s.refs[e.ID()] == 1 {
 			added = append(added, e)
 		}
 	}
 	for _, e := range old.Shared {
-		if s.refs[e.Key()]--; s.refs[e.Key()] == 0 {
-			delete(s.refs, e.Key())
+		if s.refs[e.ID()]--; s.refs[e.ID()] == 0 {
+			delete(s.refs, e.ID())
 			removed = append(removed, e)
 		}
 	}
 	for _, e := range o.Elements {
-		s.owners[e.Frontend()] = service
+		s.owners[e.FrontendID()] = service
 		if m := LayoutOf(e.Map); m.Endpoint && e.Index == 0 {
 			s.counts[e.N]++
 		}
@@ -390,7 +390,8 @@ func (s *State) Full(desired map[string][]model.ServicePort, k Kernel) [][]Op {
 	}
 	base = append(base, Op{Kind: EnsureBase, ClusterCIDR: s.opts.ClusterCIDR})
 	groups := [][]Op{nil}
-	kernelElems := index(k.Elements, Element.Key)
+	kernelElems := index(k.Elements, Element.ID)
+	wantedElems := map[ElementID]bool{}
 	wanted := map[string]bool{}
 	for _, svc := range slices.Sorted(maps.Keys(desired)) {
 		o := s.objects(svc, desired[svc])
@@ -414,8 +415,9 @@ func (s *State) Full(desired map[string][]model.ServicePort, k Kernel) [][]Op {
 		}
 		var del, add []Element
 		for _, e := range slices.Concat(o.Elements, added) {
-			have, ok := kernelElems[e.Key()]
-			if ok && have.Data() == e.Data() {
+			wantedElems[e.ID()] = true
+			have, ok := kernelElems[e.ID()]
+			if ok && have.SameData(e) {
 				continue
 			}
 			if ok {
@@ -436,7 +438,7 @@ func (s *State) Full(desired map[string][]model.ServicePort, k Kernel) [][]Op {
 	var stray []Op
 	var del []Element
 	for _, e := range k.Elements {
-		if !s.wants(e) {
+		if !wantedElems[e.ID()] && s.refs[e.ID()] == 0 {
 			del = append(del, e)
 		}
 	}
@@ -483,24 +485,6 @@ func (s *State) Full(desired map[string][]model.ServicePort, k Kernel) [][]Op {
 		groups = append(groups, stray)
 	}
 	return groups
-}
-
-// wants reports whether the state has an element with e's key (whatever
-// its data).
-func (s *State) wants(e Element) bool {
-	if LayoutOf(e.Map).Hairpin {
-		return s.refs[e.Key()] > 0
-	}
-	owner, ok := s.owners[e.Frontend()]
-	if !ok {
-		return false
-	}
-	for _, have := range s.services[owner].Elements {
-		if have.Key() == e.Key() {
-			return true
-		}
-	}
-	return false
 }
 
 func b2i(b bool) int {

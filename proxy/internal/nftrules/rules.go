@@ -251,6 +251,32 @@ func (e Element) Key() string {
 	return e.Map + " " + e.Frontend()
 }
 
+// ElementID identifies an element within all shared maps (what Key
+// prints): the element without its data, comparable.
+type ElementID struct {
+	Map      string
+	IP       netip.Addr
+	Proto    model.Proto
+	Port     uint16
+	N, Index int
+}
+
+// ID is the element's identity.
+func (e Element) ID() ElementID { return ElementID{e.Map, e.IP, e.Proto, e.Port, e.N, e.Index} }
+
+// FrontendID is what Frontend prints, comparable. Node ports have no IP.
+type FrontendID struct {
+	IP    netip.Addr
+	Proto model.Proto
+	Port  uint16
+}
+
+// FrontendID is the frontend the element claims.
+func (e Element) FrontendID() FrontendID { return FrontendID{e.IP, e.Proto, e.Port} }
+
+// SameData reports whether e and o carry the same value.
+func (e Element) SameData(o Element) bool { return e.Goto == o.Goto && e.Endpoint == o.Endpoint }
+
 // Data is the element's value ("" in a set).
 func (e Element) Data() string {
 	if e.Goto != "" {
