@@ -89,7 +89,7 @@ launch controller-manager "$BIN/controller-manager" "${common[@]}" --token-file 
 # Service's cluster IP, which the proxy forwards to this machine's address.
 base=(--server "127.0.0.1:$API_PORT" --certificate-authority "$STATE/pki/ca.crt" --log-format console)
 launch proxy "$BIN/proxy" "${base[@]}" --token-file "$(component_token system:proxy)" \
-  --admin-address "127.0.0.1:${PROXY_ADMIN_PORT:-10249}" --cluster-cidr 10.244.0.0/16
+  --admin-address "127.0.0.1:${PROXY_ADMIN_PORT:-10249}" --cluster-cidr "${POD_CIDR_PREFIX:-10.244}.0.0/16"
 launch dns "$BIN/dns" "${base[@]}" --token-file "$(component_token system:dns)" \
   --listen "$node_ip:${DNS_PORT:-10053}" --admin-address "127.0.0.1:${DNS_ADMIN_PORT:-10054}" --cluster-domain cluster.local
 
