@@ -391,7 +391,7 @@ func (s *State) Full(desired map[string][]model.ServicePort, k Kernel) [][]Op {
 	base = append(base, Op{Kind: EnsureBase, ClusterCIDR: s.opts.ClusterCIDR})
 	groups := [][]Op{nil}
 	kernelElems := index(k.Elements, Element.ID)
-	wantedElems := map[ElementID]bool{}
+	wantedElems := make(map[ElementID]bool, len(k.Elements))
 	wanted := map[string]bool{}
 	for _, svc := range slices.Sorted(maps.Keys(desired)) {
 		o := s.objects(svc, desired[svc])

@@ -3,6 +3,7 @@ package nftrules
 import (
 	"net/netip"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -277,5 +278,34 @@ func TestFullOutdated(t *testing.T) {
 	}
 	if got := render(groups[1]); !strings.Contains(got, "add element cluster-ips 10.96.0.1 . tcp . 80\n") {
 		t.Errorf("service group:\n%s", got)
+	}
+}
+
+// BenchmarkFullResync: the periodic full sync's pure part at 10,000
+// services (5 endpoints each) when the kernel already matches.
+func BenchmarkFullResync(b *testing.B) {
+	desired := map[string][]model.ServicePort{}
+	var k Kernel
+	for i := range 10000 {
+		var eps []string
+		for e := range 5 {
+			eps = append(eps, netip.AddrFrom4([4]byte{10, 128 + byte(e), byte(i >> 8), byte(i)}).String())
+		}
+		vip := netip.AddrFrom4([4]byte{10, 100, byte(i >> 8), byte(i)}).String()
+		svc := "ns/s" + strconv.Itoa(i)
+		desired[svc] = []model.ServicePort{port("s"+strconv.Itoa(i), vip, 0, 0, eps...)}
+	}
+	s := NewState(opts)
+	for _, g := range s.Full(desired, k) {
+		for _, op := range g {
+			if op.Kind == AddElements {
+				k.Elements = append(k.Elements, op.Elements...)
+			}
+		}
+	}
+	k.Exists = true
+	b.ResetTimer()
+	for range b.N {
+		s.Full(desired, k)
 	}
 }
