@@ -4,7 +4,7 @@
 # log drivers and containers that still name $STATE, then the mounts under
 # $STATE, then $STATE itself. Only processes whose command line names this
 # state dir are touched. With BRIDGE_PREFIX, the cluster's pod bridges
-# (BRIDGE_PREFIX<i>) and their nftables tables go too.
+# (BRIDGE_PREFIX<i>) and their nftables tables go too, and the proxy's table.
 #
 #   e2e/local-down.sh STATE [BRIDGE_PREFIX]
 set -uo pipefail
@@ -28,6 +28,10 @@ if [[ -d $state ]]; then
   grep -F " $state/" /proc/mounts | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
   rm -rf "$state"
 fi
+# The proxy leaves its table in place when it exits (traffic keeps flowing
+# through an upgrade); a throwaway cluster's must go, or its Service rules
+# point at dead pods.
+[[ -x $(dirname "$0")/../bin/proxy ]] && "$(dirname "$0")/../bin/proxy" --cleanup >/dev/null 2>&1
 if [[ -n $bridges ]]; then
   for link in $(ip -o link show type bridge | awk -F': ' '{print $2}' | grep -E "^${bridges}[0-9]+$"); do
     ip link delete "$link"
