@@ -116,7 +116,8 @@ upgrade:
 	@test -n "$(COMPONENT)" || { echo "usage: make upgrade COMPONENT=etcd|apiserver|scheduler|controller-manager|dns|prometheus|node|kubelet|proxy"; exit 2; }
 	BIN=$(BIN) hack/compose.sh upgrade $(COMPONENT) $(UPGRADE_VERSION)
 
-## compose-test: compose up, Prometheus targets, every component upgraded under a workload, compose down
+## compose-test: compose up, Prometheus targets, the e2e suite against it (E2E=0 skips it;
+## E2E_FLAGS passed on), every component upgraded under a workload, compose down
 compose-test: build
 	BIN=$(BIN) hack/compose-test.sh
 
@@ -125,7 +126,7 @@ compose-test: build
 ## FLOTILLA_E2E_STATE for local) lets it stop nodes and restart daemons.
 ## E2E_FLAGS adds go test flags, e.g. E2E_FLAGS='-run TestJob'.
 E2E_FLAGS ?=
-.PHONY: e2e e2e-local
+.PHONY: e2e e2e-local e2e-compose
 e2e: build
 	cd e2e && FLOTILLA_E2E=1 FLOTILLA_BIN=$(BIN) go test -count=1 -timeout 15m -parallel 8 -v ./suite/ $(E2E_FLAGS)
 
@@ -143,3 +144,12 @@ e2e-local: build
 	NODES=2 $(MAKE) --no-print-directory up STATE=$$state; \
 	e2e/relaunch.sh $$state controller-manager $(E2E_NODE_TIMINGS); \
 	FLOTILLA_E2E_CLUSTER=local FLOTILLA_E2E_STATE=$$state FLOTILLA_E2E_NODE_COUNT=2 $(MAKE) --no-print-directory e2e
+
+## e2e-compose: `make compose-up` (COMPOSE_STATE, FLOTILLA_CONFIG as for it), the
+## suite against it with the compose driver, then `make compose-down` whatever
+## happened. (`make compose-test` runs the suite too, on the cluster it upgrades.)
+e2e-compose: build
+	@set -e; trap 'hack/compose.sh down' EXIT; \
+	BIN=$(BIN) hack/compose.sh up; \
+	FLOTILLA_E2E_CLUSTER=compose FLOTILLA_E2E_COMPOSE_PROJECT=$${COMPOSE_PROJECT:-flotilla} FLOTILLA_E2E_NODE_COUNT=3 \
+	FLOTILLA_CONFIG=$${FLOTILLA_CONFIG:-$$HOME/.flotilla/config} $(MAKE) --no-print-directory e2e

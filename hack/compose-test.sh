@@ -3,6 +3,9 @@
 #   1. hack/compose.sh up (3 etcd, apiserver, 2 schedulers, 2 controller-managers,
 #      dns, 3 nodes, Prometheus) returns with every node Ready
 #   2. Prometheus's /api/v1/targets lists every component's admin port, all up
+#   2b. the e2e suite (e2e/suite, `make e2e` with FLOTILLA_E2E_CLUSTER=compose:
+#      node loss by `docker stop node-N`, apiserver and etcd member restarts)
+#      against this cluster (unless E2E=0)
 #   3. a workload (Deployment of 3 testserver pods behind a Service, spread over
 #      the nodes) answers by Service name from a client pod
 #   4. each component in turn is upgraded (hack/compose.sh upgrade) under that
@@ -76,6 +79,22 @@ for job in apiserver scheduler controller-manager dns kubelet proxy; do
   n=$(curl -sf "$PROM/api/v1/query" --data-urlencode "query=count(flotilla_build_info{job=\"$job\"})" | jq -r '.data.result[0].value[1] // 0')
   [[ $n -ge 1 ]] || fail "no flotilla_build_info from job $job"
 done
+
+if [[ ${E2E:-1} != 0 ]]; then
+  step "e2e suite against the compose cluster"
+  s=$SECONDS
+  FLOTILLA_E2E_CLUSTER=compose FLOTILLA_E2E_COMPOSE_PROJECT=${COMPOSE_PROJECT:-flotilla} FLOTILLA_E2E_NODE_COUNT=3 \
+    make -s --no-print-directory e2e BIN="$BIN" ${E2E_FLAGS:+E2E_FLAGS="$E2E_FLAGS"} || fail "e2e suite against the compose cluster"
+  echo "e2e suite passed in $((SECONDS - s)) s"
+  # The suite stopped a node and restarted the apiserver and etcd members:
+  # the cluster is whole again before the upgrades start.
+  wait_nodes=$((SECONDS + 90))
+  until [[ $(flotctl get nodes --no-headers 2>/dev/null | awk '$2=="Ready"' | wc -l) -eq 3 ]]; do
+    ((SECONDS < wait_nodes)) || fail "not every node Ready after the e2e suite"
+    sleep 2
+  done
+  prometheus_targets_up 120 || fail "Prometheus targets after the e2e suite"
+fi
 
 step "workload: Deployment web (3 pods) + Service + client pod"
 flotctl delete namespace "$NS" --ignore-not-found >/dev/null 2>&1 || true
