@@ -94,7 +94,7 @@ func (v volumeLister) Volume(name string) (*corev1.PersistentVolume, bool) {
 // schedulingView.
 func (s *Scheduler) addHandlers(f *informer.Factory) ([]informer.Syncer, error) {
 	podInf := informer.For[*corev1.Pod](f)
-	if err := podInf.SetTransform(schedulingView); err != nil {
+	if err := podInf.SetTransform(newPodViewer().view); err != nil {
 		return nil, err
 	}
 	nodeInf := informer.For[*corev1.Node](f)

@@ -104,8 +104,11 @@ func TestSchedulingView(t *testing.T) {
 				},
 				Volumes: []*corev1.Volume{{Name: "data", PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data"}}},
 			},
-			Status: &corev1.PodStatus{Phase: "Running", NominatedNodeName: "n2", Conditions: []*corev1.PodCondition{{Type: "PodScheduled", Status: "True"}}},
 		}},
+		{"pending", &corev1.Pod{Metadata: &metav1.ObjectMeta{Name: "a"}, Status: fullPod().Status},
+			&corev1.Pod{Metadata: &metav1.ObjectMeta{Name: "a"}, Status: &corev1.PodStatus{Phase: "Running", NominatedNodeName: "n2", Conditions: []*corev1.PodCondition{{Type: "PodScheduled", Status: "True"}}}}},
+		{"bound and ended", &corev1.Pod{Spec: &corev1.PodSpec{NodeName: "n1"}, Status: &corev1.PodStatus{Phase: "Failed", Message: "x", Conditions: []*corev1.PodCondition{{Type: "Ready"}}}},
+			&corev1.Pod{Spec: &corev1.PodSpec{NodeName: "n1"}, Status: &corev1.PodStatus{Phase: "Failed"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := schedulingView(tc.in); !proto.Equal(got, tc.want) {
@@ -166,5 +169,41 @@ func TestFailureChanges(t *testing.T) {
 		if got := failureChanges(tc.pod, msg, "{}", tc.cand); got != tc.want {
 			t.Errorf("%s: failureChanges = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+func TestPodViewerSharesReplicaParts(t *testing.T) {
+	v := newPodViewer()
+	replica := func(name string) *corev1.Pod {
+		p := fullPod()
+		p.Metadata.Name, p.Metadata.Uid = name, "uid-"+name
+		return p
+	}
+	a, b := v.view(replica("a")), v.view(replica("b"))
+	if !proto.Equal(a, schedulingView(replica("a"))) {
+		t.Errorf("view differs from schedulingView:\n%s", prototext.Format(a))
+	}
+	if a.Metadata.Name != "a" || b.Metadata.Name != "b" {
+		t.Errorf("names %q %q", a.Metadata.Name, b.Metadata.Name)
+	}
+	for _, c := range []struct {
+		what string
+		a, b any
+	}{
+		{"container", a.Spec.Containers[0], b.Spec.Containers[0]},
+		{"sidecar", a.Spec.InitContainers[0], b.Spec.InitContainers[0]},
+		{"toleration", a.Spec.Tolerations[0], b.Spec.Tolerations[0]},
+		{"owner", a.Metadata.OwnerReferences[0], b.Metadata.OwnerReferences[0]},
+		{"affinity", a.Spec.Affinity, b.Spec.Affinity},
+		{"spread", a.Spec.TopologySpreadConstraints[0], b.Spec.TopologySpreadConstraints[0]},
+	} {
+		if c.a != c.b {
+			t.Errorf("%s not shared between replicas", c.what)
+		}
+	}
+	other := replica("c")
+	other.Spec.Containers[0].Resources.Requests["cpu"] = q("200m")
+	if c := v.view(other); c.Spec.Containers[0] == a.Spec.Containers[0] || c.Spec.InitContainers[0] != a.Spec.InitContainers[0] {
+		t.Error("sharing ignores a changed request")
 	}
 }

@@ -166,7 +166,11 @@ func runCase(ctx context.Context, binDir, name string, nodes, pods int, mkPod fu
 		return nil, err
 	}
 	if dir := os.Getenv(HeapProfileDirEnv); dir != "" {
-		if err := saveHeapProfile(admin, filepath.Join(dir, fmt.Sprintf("scheduler-heap-%d-nodes-%d-pods-%s.pb.gz", nodes, pods, strings.Fields(name)[0]))); err != nil {
+		base := filepath.Join(dir, fmt.Sprintf("scheduler-%d-nodes-%d-pods-%s", nodes, pods, strings.Fields(name)[0]))
+		if err := saveAdmin(admin, "/metrics", base+".metrics"); err != nil {
+			return nil, err
+		}
+		if err := saveAdmin(admin, "/debug/pprof/heap?gc=1", base+".heap.pb.gz"); err != nil {
 			return nil, err
 		}
 	}
@@ -174,23 +178,25 @@ func runCase(ctx context.Context, binDir, name string, nodes, pods int, mkPod fu
 }
 
 // HeapProfileDirEnv names a directory: when set, each scheduler case saves
-// the scheduler's heap profile there after the run (go tool pprof reads it).
+// the scheduler's metrics (go_memstats_*) and then its heap profile there
+// after the run (go tool pprof reads it).
 const HeapProfileDirEnv = "FLOTILLA_BENCH_HEAP_DIR"
 
-func saveHeapProfile(admin, path string) error {
-	resp, err := http.Get("http://" + admin + "/debug/pprof/heap?gc=1")
+// saveAdmin saves what the admin server answers on path.
+func saveAdmin(admin, path, file string) error {
+	resp, err := http.Get("http://" + admin + path)
 	if err != nil {
-		return fmt.Errorf("heap profile: %w", err)
+		return fmt.Errorf("GET %s: %w", path, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("heap profile: %s", resp.Status)
+		return fmt.Errorf("GET %s: %s", path, resp.Status)
 	}
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return fmt.Errorf("heap profile: %w", err)
+		return fmt.Errorf("GET %s: %w", path, err)
 	}
-	return os.WriteFile(path, b, 0o644)
+	return os.WriteFile(file, b, 0o644)
 }
 
 // createNodes makes Ready nodes of the upstream measurement's size (cpu 32,
