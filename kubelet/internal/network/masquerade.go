@@ -24,11 +24,15 @@ func (m *Manager) masqTable() *nftables.Table {
 // carry the node's address, as CNI's bridge plugin does with ipMasq: hosts
 // outside (another container, the apiserver's machine) have no route back to
 // pod addresses. Traffic to our own podCIDR, to the peers' podCIDRs and to
-// Config.ClusterCIDR keeps the pod's address. The rule is rewritten in one
-// transaction:
+// Config.ClusterCIDR keeps the pod's address. Only packets routed in from
+// our bridge qualify: on a host where bridge-nf-call-iptables is on (as
+// dockerd sets it), frames merely bridged elsewhere (between the containers
+// on a docker bridge, say another cluster's node containers using the same
+// pod addresses) pass this hook too, with no input interface. The rule is
+// rewritten in one transaction:
 //
 //	table ip flotilla-<bridge> { chain postrouting { type nat hook postrouting priority srcnat;
-//	  ip saddr <podCIDR> oifname != <bridge> ip daddr != <each pod CIDR> masquerade } }
+//	  iifname <bridge> ip saddr <podCIDR> oifname != <bridge> ip daddr != <each pod CIDR> masquerade } }
 func (m *Manager) ensureMasquerade(peers []*net.IPNet) error {
 	conn, err := m.nftConn()
 	if err != nil {
@@ -40,7 +44,11 @@ func (m *Manager) ensureMasquerade(peers []*net.IPNet) error {
 		Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource,
 	})
 	conn.FlushChain(chain)
-	exprs := cidrMatch(ipSaddrOffset, m.subnet, expr.CmpOpEq)
+	exprs := []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname(m.cfg.BridgeName)},
+	}
+	exprs = append(exprs, cidrMatch(ipSaddrOffset, m.subnet, expr.CmpOpEq)...)
 	exprs = append(exprs,
 		&expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1},
 		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: ifname(m.cfg.BridgeName)},
