@@ -144,6 +144,14 @@ func runCase(ctx context.Context, binDir, name string, nodes, pods int, mkPod fu
 		lastBind <- time.Now()
 	}()
 
+	profDir := os.Getenv(HeapProfileDirEnv)
+	base := filepath.Join(profDir, fmt.Sprintf("scheduler-%d-nodes-%d-pods-%s", nodes, pods, strings.Fields(name)[0]))
+	cpuProfile := make(chan error, 1)
+	if profDir != "" {
+		go func() { cpuProfile <- saveAdmin(admin, "/debug/pprof/profile?seconds=5", base+".cpu.pb.gz") }()
+	} else {
+		cpuProfile <- nil
+	}
 	start := time.Now()
 	if err := createPods(ctx, podsAPI, pods, 16, mkPod); err != nil {
 		return nil, err
@@ -165,8 +173,10 @@ func runCase(ctx context.Context, binDir, name string, nodes, pods int, mkPod fu
 	if res.RSS, err = sched.RSS(); err != nil {
 		return nil, err
 	}
-	if dir := os.Getenv(HeapProfileDirEnv); dir != "" {
-		base := filepath.Join(dir, fmt.Sprintf("scheduler-%d-nodes-%d-pods-%s", nodes, pods, strings.Fields(name)[0]))
+	if err := <-cpuProfile; err != nil {
+		return nil, err
+	}
+	if profDir != "" {
 		if err := saveAdmin(admin, "/metrics", base+".metrics"); err != nil {
 			return nil, err
 		}
@@ -178,8 +188,9 @@ func runCase(ctx context.Context, binDir, name string, nodes, pods int, mkPod fu
 }
 
 // HeapProfileDirEnv names a directory: when set, each scheduler case saves
-// the scheduler's metrics (go_memstats_*) and then its heap profile there
-// after the run (go tool pprof reads it).
+// there a CPU profile of the scheduler's first 5 seconds of work, and after
+// the run its metrics (go_memstats_*) and heap profile (go tool pprof reads
+// the profiles).
 const HeapProfileDirEnv = "FLOTILLA_BENCH_HEAP_DIR"
 
 // saveAdmin saves what the admin server answers on path.
