@@ -232,11 +232,12 @@ func (a *Algorithm) findFeasible(ctx context.Context, state *framework.CycleStat
 	var count, processed atomic.Int64
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	filters := a.activeFilters(state)
 	a.parallel(fctx, n, func(i int) {
 		idx := (start + i) % n
 		node := nodes[idx]
 		processed.Add(1)
-		if st := a.filterWithNominated(state, pod, node, nominated); st != nil {
+		if st := a.filterWithNominated(state, pod, node, nominated, filters); st != nil {
 			statuses[idx] = st
 			return
 		}
@@ -255,9 +256,10 @@ func (a *Algorithm) findFeasible(ctx context.Context, state *framework.CycleStat
 	return found[:k], statuses, done
 }
 
-// filterWithNominated runs the filters with the pods nominated to the node
-// at the pod's priority or above counted as if they were already there.
-func (a *Algorithm) filterWithNominated(state *framework.CycleState, pod *framework.PodInfo, node *framework.NodeInfo, nominated Nominated) *framework.Status {
+// filterWithNominated runs the filters (activeFilters of state) with the
+// pods nominated to the node at the pod's priority or above counted as if
+// they were already there.
+func (a *Algorithm) filterWithNominated(state *framework.CycleState, pod *framework.PodInfo, node *framework.NodeInfo, nominated Nominated, filters []framework.FilterPlugin) *framework.Status {
 	if nominated != nil {
 		var add []*framework.PodInfo
 		for _, np := range nominated(node.Name()) {
@@ -274,16 +276,29 @@ func (a *Algorithm) filterWithNominated(state *framework.CycleState, pod *framew
 			}
 		}
 	}
-	return a.RunFilters(state, pod, node)
+	return runFilters(filters, state, pod, node)
+}
+
+// activeFilters lists the Filter plugins whose PreFilter did not answer
+// Skip, once per cycle rather than once per node.
+func (a *Algorithm) activeFilters(state *framework.CycleState) []framework.FilterPlugin {
+	out := make([]framework.FilterPlugin, 0, len(a.Profile.Filter))
+	for _, f := range a.Profile.Filter {
+		if !state.SkipFilter[f.Name()] {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // RunFilters runs every Filter plugin on one node and returns the first
 // rejection.
 func (a *Algorithm) RunFilters(state *framework.CycleState, pod *framework.PodInfo, node *framework.NodeInfo) *framework.Status {
-	for _, f := range a.Profile.Filter {
-		if state.SkipFilter[f.Name()] {
-			continue
-		}
+	return runFilters(a.activeFilters(state), state, pod, node)
+}
+
+func runFilters(filters []framework.FilterPlugin, state *framework.CycleState, pod *framework.PodInfo, node *framework.NodeInfo) *framework.Status {
+	for _, f := range filters {
 		if st := f.Filter(state, pod, node); !st.IsSuccess() {
 			if st.Code() == framework.Error {
 				st = framework.NewStatus(framework.UnschedulableAndUnresolvable, st.Message())

@@ -84,6 +84,7 @@ func (a *Algorithm) Preempt(pod *framework.PodInfo, snap *framework.Snapshot, fe
 func (a *Algorithm) victimsOn(state *framework.CycleState, pod *framework.PodInfo, node *framework.NodeInfo, nominated Nominated) ([]*framework.PodInfo, bool) {
 	node = node.Clone()
 	state = state.Clone()
+	filters := a.activeFilters(state)
 	var lower []*framework.PodInfo
 	for _, p := range node.Pods {
 		if p.Priority < pod.Priority && !p.Terminating() {
@@ -97,7 +98,7 @@ func (a *Algorithm) victimsOn(state *framework.CycleState, pod *framework.PodInf
 		node.RemovePod(p)
 		a.removePodExt(state, pod, p, node)
 	}
-	if a.filterWithNominated(state, pod, node, nominated) != nil {
+	if a.filterWithNominated(state, pod, node, nominated, filters) != nil {
 		return nil, false
 	}
 	slices.SortStableFunc(lower, func(x, y *framework.PodInfo) int {
@@ -110,7 +111,7 @@ func (a *Algorithm) victimsOn(state *framework.CycleState, pod *framework.PodInf
 	for _, p := range lower {
 		node.AddPod(p)
 		a.addPodExt(state, pod, p, node)
-		if a.filterWithNominated(state, pod, node, nominated) != nil {
+		if a.filterWithNominated(state, pod, node, nominated, filters) != nil {
 			node.RemovePod(p)
 			a.removePodExt(state, pod, p, node)
 			victims = append(victims, p)
