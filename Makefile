@@ -127,8 +127,9 @@ compose-test: build
 ## E2E_FLAGS adds go test flags, e.g. E2E_FLAGS='-run TestJob'.
 E2E_FLAGS ?=
 .PHONY: e2e e2e-local e2e-compose
+E2E_RUN = cd e2e && FLOTILLA_E2E=1 FLOTILLA_BIN=$(BIN) go test -count=1 -timeout 15m -parallel 8 -v ./suite/ $(E2E_FLAGS)
 e2e: build
-	cd e2e && FLOTILLA_E2E=1 FLOTILLA_BIN=$(BIN) go test -count=1 -timeout 15m -parallel 8 -v ./suite/ $(E2E_FLAGS)
+	$(E2E_RUN)
 
 ## e2e-local: `make up NODES=2` in a temporary state dir on its own ports, with
 ## short node-loss timings, then `make e2e` against it, then `make down` and
@@ -148,8 +149,10 @@ e2e-local: build
 ## e2e-compose: `make compose-up` (COMPOSE_STATE, FLOTILLA_CONFIG as for it), the
 ## suite against it with the compose driver, then `make compose-down` whatever
 ## happened. (`make compose-test` runs the suite too, on the cluster it upgrades.)
+## Not $(MAKE) e2e inside: `make -n e2e-compose` would then really run it.
 e2e-compose: build
-	@set -e; trap 'hack/compose.sh down' EXIT; \
+	@set -e; trap '$(CURDIR)/hack/compose.sh down' EXIT; \
 	BIN=$(BIN) hack/compose.sh up; \
-	FLOTILLA_E2E_CLUSTER=compose FLOTILLA_E2E_COMPOSE_PROJECT=$${COMPOSE_PROJECT:-flotilla} FLOTILLA_E2E_NODE_COUNT=3 \
-	FLOTILLA_CONFIG=$${FLOTILLA_CONFIG:-$$HOME/.flotilla/config} $(MAKE) --no-print-directory e2e
+	export FLOTILLA_E2E_CLUSTER=compose FLOTILLA_E2E_COMPOSE_PROJECT=$${COMPOSE_PROJECT:-flotilla} FLOTILLA_E2E_NODE_COUNT=3 \
+	  FLOTILLA_CONFIG=$${FLOTILLA_CONFIG:-$$HOME/.flotilla/config}; \
+	$(E2E_RUN)
