@@ -542,7 +542,7 @@ func ruleExprs(r nftrules.Rule) []expr.Any {
 		return []expr.Any{saddr(), &expr.Lookup{SourceRegister: 1, SetName: r.Set},
 			&expr.Verdict{Kind: expr.VerdictGoto, Chain: r.Chain}}
 	case nftrules.Balance:
-		return []expr.Any{&expr.Numgen{Register: 1, Modulus: uint32(r.N), Type: unix.NFT_NG_INCREMENTAL},
+		return []expr.Any{&expr.Numgen{Register: 1, Modulus: uint32(r.N), Type: unix.NFT_NG_RANDOM},
 			lookupVmap(r.Set)}
 	case nftrules.AffinityUpdate:
 		return []expr.Any{saddr(), &expr.Dynset{SrcRegKey: 1, SetName: r.Set, Operation: uint32(unix.NFT_DYNSET_OP_UPDATE), Timeout: r.Timeout}}
@@ -568,13 +568,13 @@ func ruleExprs(r nftrules.Rule) []expr.Any {
 }
 
 // balance completes a key whose frontend fields end before 32-bit
-// register reg: the endpoint count n and numgen inc mod n follow, the
+// register reg: the endpoint count n and numgen random mod n follow, the
 // endpoint map gives address . port in registers 8 and 9, and dnat sends
 // the packet there.
 func balance(reg uint32, n int, m string) []expr.Any {
 	return []expr.Any{
 		&expr.Immediate{Register: reg, Data: binaryutil.NativeEndian.PutUint32(uint32(n))},
-		&expr.Numgen{Register: reg + 1, Modulus: uint32(n), Type: unix.NFT_NG_INCREMENTAL},
+		&expr.Numgen{Register: reg + 1, Modulus: uint32(n), Type: unix.NFT_NG_RANDOM},
 		&expr.Lookup{SourceRegister: 1, SetName: m, DestRegister: 1, IsDestRegSet: true},
 		&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegProtoMin: 9, Specified: true},
 	}

@@ -49,7 +49,7 @@ func TestKernel(t *testing.T) {
 	}
 	out := n.Exec("nft", "list", "table", "ip", nftrules.Table)
 	for _, want := range []string{
-		"numgen inc mod 2 map @ip-endpoints", "numgen inc mod 2 map @nodeport-endpoints",
+		"numgen random mod 2 map @ip-endpoints", "numgen random mod 2 map @nodeport-endpoints",
 		"10.96.0.10 . tcp . 80 . 0x00000002 . 0x00000001 : 10.244.201.12 . 8080", "tcp . 30080 . 0x00000002 . 0x00000000 : 10.244.201.11 . 8080",
 		"10.96.0.12 . tcp . 80 }", "10.244.201.12 . 10.244.201.12", "10.96.0.11 . tcp . 80 : goto svc-", "update @aff-", "dnat to 10.244.201.11:8080",
 	} {
@@ -89,7 +89,7 @@ func TestKernel(t *testing.T) {
 			t.Errorf("after update: %s left", e)
 		}
 	}
-	if strings.Contains(out, "aff-") || !strings.Contains(out, "numgen inc mod 1 map") ||
+	if strings.Contains(out, "aff-") || !strings.Contains(out, "numgen random mod 1 map") ||
 		!strings.Contains(out, "10.96.0.12 . tcp . 80 . 0x00000001 . 0x00000000 : 10.244.201.11 . 8080") {
 		t.Errorf("after update:\n%s", out)
 	}

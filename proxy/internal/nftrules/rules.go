@@ -20,8 +20,8 @@
 //	    fib daddr type local meta l4proto . th dport @nodeports jump mark-for-masquerade
 //	    goto endpoints
 //	endpoints: for each endpoint count N in use,
-//	    dnat to ip daddr . meta l4proto . th dport . N . numgen inc mod N map @ip-endpoints
-//	    fib daddr type local: dnat to meta l4proto . th dport . N . numgen inc mod N map @nodeport-endpoints
+//	    dnat to ip daddr . meta l4proto . th dport . N . numgen random mod N map @ip-endpoints
+//	    fib daddr type local: dnat to meta l4proto . th dport . N . numgen random mod N map @nodeport-endpoints
 //	filter-input/forward/output (ct state new) -> service-endpoints-check:
 //	    ip daddr . meta l4proto . th dport @reject-ips jump reject-chain
 //	    fib daddr type local meta l4proto . th dport @reject-nodeports jump reject-chain
@@ -30,11 +30,15 @@
 //	    masquerade packets marked by mark-for-masquerade
 //
 // Only the endpoints chain changes with the services: a rule per endpoint
-// count, added the first time a service has that many endpoints.
+// count, added the first time a service has that many endpoints. The index
+// is random per connection, as upstream's: an incrementing counter is
+// shared by every service with that count (and advanced by every new
+// connection passing the rule), so interleaved traffic can pin one
+// service's connections to one endpoint.
 //
 // Services with ClientIP affinity keep per-service chains, because the
 // kernel fills one timeout set per endpoint with client addresses: chain
-// svc-* (masquerade off-cluster sources, affinity lookups, numgen inc mod
+// svc-* (masquerade off-cluster sources, affinity lookups, numgen random mod
 // N vmap @eps-*), chain ext-* for node ports and external IPs (always
 // masquerade), one chain sep-* per endpoint (hairpin masquerade, affinity
 // update, dnat), the named map eps-* (index -> goto sep-*) and one timeout
@@ -135,7 +139,7 @@ const (
 	MasqueradeIfFrom
 	// AffinityGoto: ip saddr @Set goto Chain.
 	AffinityGoto
-	// Balance: numgen inc mod N vmap @Set.
+	// Balance: numgen random mod N vmap @Set.
 	Balance
 	// AffinityUpdate: update @Set { ip saddr timeout Timeout }.
 	AffinityUpdate
@@ -144,7 +148,7 @@ const (
 	// Goto: goto Chain.
 	Goto
 	// BalanceIPs: dnat to ip daddr . meta l4proto . th dport . N .
-	// numgen inc mod N map @ip-endpoints.
+	// numgen random mod N map @ip-endpoints.
 	BalanceIPs
 	// BalanceNodePorts: the same for local addresses by node port.
 	BalanceNodePorts
@@ -175,7 +179,7 @@ func (r Rule) String() string {
 	case AffinityGoto:
 		return fmt.Sprintf("ip saddr @%s goto %s", r.Set, r.Chain)
 	case Balance:
-		return fmt.Sprintf("numgen inc mod %d vmap @%s", r.N, r.Set)
+		return fmt.Sprintf("numgen random mod %d vmap @%s", r.N, r.Set)
 	case AffinityUpdate:
 		return fmt.Sprintf("update @%s { ip saddr timeout %s }", r.Set, r.Timeout)
 	case DNAT:
@@ -183,9 +187,9 @@ func (r Rule) String() string {
 	case Goto:
 		return "goto " + r.Chain
 	case BalanceIPs:
-		return fmt.Sprintf("dnat to ip daddr . meta l4proto . th dport . %d . numgen inc mod %d map @%s", r.N, r.N, MapIPEndpoints)
+		return fmt.Sprintf("dnat to ip daddr . meta l4proto . th dport . %d . numgen random mod %d map @%s", r.N, r.N, MapIPEndpoints)
 	case BalanceNodePorts:
-		return fmt.Sprintf("fib daddr type local dnat to meta l4proto . th dport . %d . numgen inc mod %d map @%s", r.N, r.N, MapNodePortEndpoints)
+		return fmt.Sprintf("fib daddr type local dnat to meta l4proto . th dport . %d . numgen random mod %d map @%s", r.N, r.N, MapNodePortEndpoints)
 	}
 	return fmt.Sprintf("rule kind %d", r.Kind)
 }

@@ -37,8 +37,8 @@ func TestUpdate(t *testing.T) {
 			name:  "new service with two endpoints: elements, and a rule for a new endpoint count",
 			after: []model.ServicePort{port("a", "10.96.0.1", 0, 0, "10.244.1.2", "10.244.1.3")},
 			want: `flush chain endpoints
-add rule endpoints dnat to ip daddr . meta l4proto . th dport . 2 . numgen inc mod 2 map @ip-endpoints
-add rule endpoints fib daddr type local dnat to meta l4proto . th dport . 2 . numgen inc mod 2 map @nodeport-endpoints
+add rule endpoints dnat to ip daddr . meta l4proto . th dport . 2 . numgen random mod 2 map @ip-endpoints
+add rule endpoints fib daddr type local dnat to meta l4proto . th dport . 2 . numgen random mod 2 map @nodeport-endpoints
 add element cluster-ips 10.96.0.1 . tcp . 80
 add element ip-endpoints 10.96.0.1 . tcp . 80 . 2 . 0 : 10.244.1.2:8080
 add element ip-endpoints 10.96.0.1 . tcp . 80 . 2 . 1 : 10.244.1.3:8080
@@ -69,10 +69,10 @@ add element hairpin 10.244.1.4 . 10.244.1.4
 			before: []model.ServicePort{port("a", "10.96.0.1", 0, 0, "10.244.1.2", "10.244.1.3")},
 			after:  []model.ServicePort{port("a", "10.96.0.1", 0, 0, "10.244.1.3")},
 			want: `flush chain endpoints
-add rule endpoints dnat to ip daddr . meta l4proto . th dport . 1 . numgen inc mod 1 map @ip-endpoints
-add rule endpoints fib daddr type local dnat to meta l4proto . th dport . 1 . numgen inc mod 1 map @nodeport-endpoints
-add rule endpoints dnat to ip daddr . meta l4proto . th dport . 2 . numgen inc mod 2 map @ip-endpoints
-add rule endpoints fib daddr type local dnat to meta l4proto . th dport . 2 . numgen inc mod 2 map @nodeport-endpoints
+add rule endpoints dnat to ip daddr . meta l4proto . th dport . 1 . numgen random mod 1 map @ip-endpoints
+add rule endpoints fib daddr type local dnat to meta l4proto . th dport . 1 . numgen random mod 1 map @nodeport-endpoints
+add rule endpoints dnat to ip daddr . meta l4proto . th dport . 2 . numgen random mod 2 map @ip-endpoints
+add rule endpoints fib daddr type local dnat to meta l4proto . th dport . 2 . numgen random mod 2 map @nodeport-endpoints
 delete element ip-endpoints 10.96.0.1 . tcp . 80 . 2 . 0 : 10.244.1.2:8080
 delete element ip-endpoints 10.96.0.1 . tcp . 80 . 2 . 1 : 10.244.1.3:8080
 delete element hairpin 10.244.1.2 . 10.244.1.2
@@ -106,7 +106,7 @@ add rule sep-ns/a/tcp/http/10.244.1.2:8080 meta l4proto tcp dnat to 10.244.1.2:8
 flush chain svc-ns/a/tcp/http
 add rule svc-ns/a/tcp/http ip saddr != 10.244.0.0/16 jump mark-for-masquerade
 add rule svc-ns/a/tcp/http ip saddr @aff-ns/a/tcp/http/10.244.1.2:8080 goto sep-ns/a/tcp/http/10.244.1.2:8080
-add rule svc-ns/a/tcp/http numgen inc mod 1 vmap @eps-ns/a/tcp/http
+add rule svc-ns/a/tcp/http numgen random mod 1 vmap @eps-ns/a/tcp/http
 flush map eps-ns/a/tcp/http
 add element eps-ns/a/tcp/http { 0 : goto sep-ns/a/tcp/http/10.244.1.2:8080 }
 add element service-ips 10.96.0.1 . tcp . 80 : goto svc-ns/a/tcp/http
@@ -117,8 +117,8 @@ add element service-ips 10.96.0.1 . tcp . 80 : goto svc-ns/a/tcp/http
 			before: []model.ServicePort{port("a", "10.96.0.1", 0, time.Hour, "10.244.1.2")},
 			after:  []model.ServicePort{port("a", "10.96.0.1", 0, 0, "10.244.1.2")},
 			want: `flush chain endpoints
-add rule endpoints dnat to ip daddr . meta l4proto . th dport . 1 . numgen inc mod 1 map @ip-endpoints
-add rule endpoints fib daddr type local dnat to meta l4proto . th dport . 1 . numgen inc mod 1 map @nodeport-endpoints
+add rule endpoints dnat to ip daddr . meta l4proto . th dport . 1 . numgen random mod 1 map @ip-endpoints
+add rule endpoints fib daddr type local dnat to meta l4proto . th dport . 1 . numgen random mod 1 map @nodeport-endpoints
 flush map eps-ns/a/tcp/http
 delete element service-ips 10.96.0.1 . tcp . 80 : goto svc-ns/a/tcp/http
 add element cluster-ips 10.96.0.1 . tcp . 80
@@ -230,8 +230,8 @@ func TestFull(t *testing.T) {
 		t.Fatalf("groups: %d", len(groups))
 	}
 	if got, want := render(groups[0][1:]), `flush chain endpoints
-add rule endpoints dnat to ip daddr . meta l4proto . th dport . 1 . numgen inc mod 1 map @ip-endpoints
-add rule endpoints fib daddr type local dnat to meta l4proto . th dport . 1 . numgen inc mod 1 map @nodeport-endpoints
+add rule endpoints dnat to ip daddr . meta l4proto . th dport . 1 . numgen random mod 1 map @ip-endpoints
+add rule endpoints fib daddr type local dnat to meta l4proto . th dport . 1 . numgen random mod 1 map @nodeport-endpoints
 `; got != want {
 		t.Errorf("endpoints chain:\n%s\nwant:\n%s", got, want)
 	}
