@@ -1,6 +1,6 @@
 // Package component is the scaffolding every Flotilla daemon's Run(ctx, cfg)
 // shares: common flags, logging, a per-process metrics registry, the admin
-// HTTP server (/metrics, /healthz, /readyz, /version) and a group of
+// HTTP server (/metrics, /healthz, /readyz, /version, /debug/pprof/) and a group of
 // Runnables, some of which run only while this replica leads.
 package component
 
@@ -47,7 +47,7 @@ type Options struct {
 
 // AddFlags binds the options to fs with the given default admin address.
 func (o *Options) AddFlags(fs *flag.FlagSet, defaultAdminAddr string) {
-	fs.StringVar(&o.AdminAddr, "admin-address", defaultAdminAddr, "address serving /metrics, /healthz, /readyz and /version")
+	fs.StringVar(&o.AdminAddr, "admin-address", defaultAdminAddr, "address serving /metrics, /healthz, /readyz, /version and /debug/pprof/")
 	fs.BoolVar(&o.Profiling, "profiling", true, "serve Go runtime profiles under /debug/pprof/ on the admin address")
 	fs.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&o.LogFormat, "log-format", "json", "log format: json or console")
