@@ -10,9 +10,10 @@ import (
 // podScheduled is the pod condition the scheduler owns.
 const podScheduled = "PodScheduled"
 
-// schedulingView keeps only the fields of a pod that scheduling reads, so the cache of every pod in the cluster holds a
-// fraction of each (no command, env, probes, mounts, projected token
-// volumes, container statuses, ...). Upstream strips managedFields the same
+// schedulingView keeps only the fields of a pod that scheduling reads, so
+// the cache of every pod in the cluster holds a fraction of each (no
+// command, env, probes, mounts, projected token volumes, container
+// statuses, ...). Upstream strips managedFields the same
 // way; we go further because the scheduler is the one component that caches
 // every pod.
 //
