@@ -66,6 +66,7 @@ func run(args []string) error {
 	fs.IntVar(&cfg.WatchCacheHistory, "watch-cache-history", 10000, "recent changes per kind a watch can resume from")
 	fs.IntVar(&cfg.WatcherBuffer, "watcher-buffer", 2048, "events a watcher may have queued before it is dropped as too slow")
 	fs.StringVar(&adminAddr, "admin-address", "127.0.0.1:6444", "address serving /metrics, /healthz, /readyz and /version")
+	profiling := fs.Bool("profiling", true, "serve /debug/pprof/ on the admin address")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&logFormat, "log-format", "json", "log format: json or console")
 	_ = fs.Parse(args)
@@ -127,6 +128,7 @@ func run(args []string) error {
 	cfg.Log = log.Named("apiserver")
 	cfg.Registry = component.NewRegistry("apiserver")
 	admin := component.NewAdmin(adminAddr, "apiserver", cfg.Registry, cfg.Log)
+	admin.SetProfiling(*profiling)
 	// Not ready until Run hands over its check (etcd reachable, caches synced).
 	var ready atomic.Pointer[func(context.Context) error]
 	admin.AddReadyz("etcd-and-caches", func(ctx context.Context) error {

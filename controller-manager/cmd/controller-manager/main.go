@@ -66,6 +66,6 @@ func run(args []string) error {
 		},
 		Log:      log,
 		Registry: reg,
-		Admin:    component.NewAdmin(opts.AdminAddr, "controller-manager", reg, log),
+		Admin:    opts.NewAdmin("controller-manager", reg, log),
 	})
 }

@@ -50,7 +50,7 @@ func run(args []string) error {
 	cfg.TTL = uint32(ttl)
 	reg := component.NewRegistry("dns")
 	cfg.Log, cfg.Registry = log, reg
-	cfg.Admin = component.NewAdmin(opts.AdminAddr, "dns", reg, log)
+	cfg.Admin = opts.NewAdmin("dns", reg, log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return dns.Run(ctx, cfg)

@@ -87,7 +87,7 @@ func run(args []string) error {
 	}
 	reg := component.NewRegistry("kubelet")
 	cfg.Log, cfg.Registry = log, reg
-	cfg.Admin = component.NewAdmin(opts.AdminAddr, "kubelet", reg, log)
+	cfg.Admin = opts.NewAdmin("kubelet", reg, log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return kubelet.Run(ctx, cfg)

@@ -50,7 +50,7 @@ func run(args []string) error {
 	}
 	reg := component.NewRegistry("proxy")
 	cfg.Log, cfg.Registry = log, reg
-	cfg.Admin = component.NewAdmin(opts.AdminAddr, "proxy", reg, log)
+	cfg.Admin = opts.NewAdmin("proxy", reg, log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return proxy.Run(ctx, cfg)
