@@ -156,6 +156,14 @@ func PlanRolling(d *appsv1.Deployment, newRS *appsv1.ReplicaSet, old []*appsv1.R
 	return planScaleDownOld(d, newRS, active(old))
 }
 
+// available is rs's available pods as its status says, but never more
+// than its spec asks for: right after a scale-down the status still counts
+// the pods being deleted, and trusting it would let the next step scale
+// down again below minAvailable.
+func available(rs *appsv1.ReplicaSet) int32 {
+	return min(rs.GetStatus().GetAvailableReplicas(), replicas(rs))
+}
+
 func planScaleDownOld(d *appsv1.Deployment, newRS *appsv1.ReplicaSet, old []*appsv1.ReplicaSet) []Scale {
 	if sumReplicas(old) == 0 {
 		return nil
@@ -166,7 +174,7 @@ func planScaleDownOld(d *appsv1.Deployment, newRS *appsv1.ReplicaSet, old []*app
 	}
 	allPods := sumReplicas(old) + replicas(newRS)
 	minAvailable := d.GetSpec().GetReplicas() - MaxUnavailable(d)
-	newUnavailable := replicas(newRS) - newRS.GetStatus().GetAvailableReplicas()
+	newUnavailable := replicas(newRS) - available(newRS)
 	maxScaledDown := allPods - minAvailable - newUnavailable
 	if maxScaledDown <= 0 {
 		return nil
@@ -179,7 +187,7 @@ func planScaleDownOld(d *appsv1.Deployment, newRS *appsv1.ReplicaSet, old []*app
 		if cleaned >= maxScaledDown {
 			break
 		}
-		unhealthy := size[rs] - rs.GetStatus().GetAvailableReplicas()
+		unhealthy := size[rs] - available(rs)
 		if size[rs] == 0 || unhealthy <= 0 {
 			continue
 		}
@@ -188,7 +196,10 @@ func planScaleDownOld(d *appsv1.Deployment, newRS *appsv1.ReplicaSet, old []*app
 		cleaned += n
 	}
 	// Then available ones, oldest ReplicaSet first, keeping minAvailable.
-	availableNow := sumStatus(withNew(newRS, old), (*appsv1.ReplicaSetStatus).GetAvailableReplicas)
+	var availableNow int32
+	for _, rs := range withNew(newRS, old) {
+		availableNow += available(rs)
+	}
 	if availableNow > minAvailable {
 		total := availableNow - minAvailable
 		var done int32

@@ -121,6 +121,16 @@ func TestPlanRolling(t *testing.T) {
 			want: map[string]int32{},
 		},
 		{
+			// The old ReplicaSet was just scaled 5 -> 2; its status still
+			// counts the 3 pods being deleted. Trusting it would take the
+			// old ReplicaSet to 0 and availability to 7.
+			name: "stale status of a just-shrunk ReplicaSet is capped by its spec",
+			d:    dep(10, num(3), num(2)),
+			new:  rs("new", 10, 7, 0, 10, 13),
+			old:  []*appsv1.ReplicaSet{rs("old", 2, 5, time.Hour, 10, 13)},
+			want: map[string]int32{"old": 1},
+		},
+		{
 			name: "new too big after a scale down",
 			d:    dep(4, num(1), num(1)),
 			new:  rs("new", 6, 6, 0, 6, 7),
