@@ -182,26 +182,22 @@ func (r *Reconciler) Reconcile(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("list apiserver endpoints: %w", err)
 	}
-	ports := map[int]bool{}
+	// Endpoints carry one port for all addresses: publish the apiservers on
+	// this one's port (all of them, in any sane deployment).
 	var addrs []string
+	others := false
 	for _, kv := range resp.Kvs {
 		ap, err := netip.ParseAddrPort(strings.TrimPrefix(string(kv.Key), r.cfg.KeyPrefix))
-		if err != nil {
-			continue
+		switch {
+		case err != nil:
+		case int(ap.Port()) == r.cfg.Port:
+			addrs = append(addrs, ap.Addr().String())
+		default:
+			others = true
 		}
-		addrs = append(addrs, ap.Addr().String())
-		ports[int(ap.Port())] = true
 	}
-	// Endpoints carry one port for all addresses: keep only apiservers on
-	// this one's port (all of them, in any sane deployment).
-	if len(ports) > 1 {
+	if others {
 		r.cfg.Log.Warn("apiservers serve on different ports; publishing only those on this one's", zap.Int("port", r.cfg.Port))
-		addrs = addrs[:0]
-		for _, kv := range resp.Kvs {
-			if ap, err := netip.ParseAddrPort(strings.TrimPrefix(string(kv.Key), r.cfg.KeyPrefix)); err == nil && int(ap.Port()) == r.cfg.Port {
-				addrs = append(addrs, ap.Addr().String())
-			}
-		}
 	}
 	slices.Sort(addrs)
 	addrs = slices.Compact(addrs)

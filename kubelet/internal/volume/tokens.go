@@ -25,10 +25,10 @@ const (
 )
 
 type tokenEntry struct {
-	token            string
-	issued, renewAt  time.Time
-	expires          time.Time
-	audience, podUID string
+	token           string
+	issued, renewAt time.Time
+	expires         time.Time
+	audience        string
 }
 
 // tokens caches the tokens of the pods' projected volumes by
